@@ -1,0 +1,163 @@
+"""`RandomPatchMasking`: SimMIM's random block mask, drawn inside the graph."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.utils.validation import check_ratio
+
+
+@keras.saving.register_keras_serializable(package="keras_simmim")
+class RandomPatchMasking(keras.layers.Layer):
+    """Draws SimMIM's random block mask for a batch of images.
+
+    The image is cut into blocks of `mask_patch_size` pixels. In every image,
+    exactly `ceil(num_blocks * mask_ratio)` blocks are chosen uniformly at
+    random and masked; each block is then expanded to the grid of the model's
+    patches (`model_patch_size` pixels), which is the resolution the backbone
+    consumes. This is the mask generator of the official SimMIM code, but it
+    runs inside the graph: the randomness comes from a
+    `keras.random.SeedGenerator`, so the mask changes at every step on every
+    backend (JAX included) and the layer can sit inside `model.fit()`.
+
+    Args:
+        mask_patch_size: int. Side of a masked block in pixels (32 in the
+            paper). Must be a multiple of `model_patch_size`.
+        model_patch_size: int. Side of the backbone's patches in pixels
+            (16 for ViT-B/16, 4 for Swin). The mask is returned on this grid.
+        mask_ratio: float in (0, 1). Fraction of blocks to mask (0.6 in the
+            paper); rounded up to a whole number of blocks.
+        seed: int or None. Seed of the layer's random stream. Two layers with
+            the same seed draw the same sequence of masks.
+        **kwargs: standard `keras.layers.Layer` arguments (`name`, ...).
+
+    Input shape:
+        `(batch, height, width, channels)` images; height and width must be
+        known and divisible by `mask_patch_size`. Only the shape is read.
+
+    Output shape:
+        `(batch, height // model_patch_size, width // model_patch_size)`,
+        boolean, `True` where masked.
+
+    Example:
+
+    >>> import numpy as np
+    >>> masking = RandomPatchMasking(
+    ...     mask_patch_size=8, model_patch_size=4, mask_ratio=0.5, seed=0
+    ... )
+    >>> mask = masking(np.zeros((2, 32, 32, 3), "float32"))
+    >>> tuple(mask.shape)
+    (2, 8, 8)
+    >>> int(np.asarray(mask)[0].sum()) // 4  # masked 8x8 blocks per image
+    8
+    """
+
+    def __init__(
+        self,
+        mask_patch_size=32,
+        model_patch_size=16,
+        mask_ratio=0.6,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        check_positive_int("mask_patch_size", mask_patch_size)
+        check_positive_int("model_patch_size", model_patch_size)
+        check_ratio("mask_ratio", mask_ratio)
+        if mask_patch_size % model_patch_size != 0:
+            raise ValueError(
+                "`mask_patch_size` must be a multiple of `model_patch_size`. "
+                f"Received: mask_patch_size={mask_patch_size}, "
+                f"model_patch_size={model_patch_size}."
+            )
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise TypeError(
+                f"`seed` must be an int or None. Received: seed={seed!r} "
+                f"of type {type(seed).__name__}."
+            )
+        self.mask_patch_size = int(mask_patch_size)
+        self.model_patch_size = int(model_patch_size)
+        self.mask_ratio = float(mask_ratio)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    def block_grid(self, height, width):
+        """Returns `(blocks_high, blocks_wide)` for an image size.
+
+        Raises a `ValueError` when the size is unknown or not divisible by
+        `mask_patch_size`.
+        """
+        if height is None or width is None:
+            raise ValueError(
+                "RandomPatchMasking needs a known image height and width. "
+                f"Received: height={height}, width={width}."
+            )
+        if height % self.mask_patch_size or width % self.mask_patch_size:
+            raise ValueError(
+                f"Image size ({height}, {width}) must be divisible by "
+                f"`mask_patch_size`={self.mask_patch_size}. Resize the "
+                "images or choose a `mask_patch_size` that divides both "
+                "sides."
+            )
+        return height // self.mask_patch_size, width // self.mask_patch_size
+
+    def num_masked_blocks(self, height, width):
+        """Number of blocks masked in every image of this size."""
+        rows, cols = self.block_grid(height, width)
+        return int(math.ceil(rows * cols * self.mask_ratio))
+
+    def _image_size(self, shape):
+        if len(shape) != 4:
+            raise ValueError(
+                "RandomPatchMasking expects images of shape "
+                f"(batch, height, width, channels). Received shape: {shape}."
+            )
+        return shape[1], shape[2]
+
+    def call(self, images):
+        height, width = self._image_size(tuple(images.shape))
+        rows, cols = self.block_grid(height, width)
+        num_blocks = rows * cols
+        num_masked = self.num_masked_blocks(height, width)
+        batch = ops.shape(images)[0]
+        noise = keras.random.uniform(
+            (batch, num_blocks), seed=self.seed_generator
+        )
+        # The rank of each block's noise value is a uniformly random
+        # permutation: the `num_masked` lowest ranks are an exact-size,
+        # uniformly chosen subset.
+        ranks = ops.argsort(ops.argsort(noise, axis=-1), axis=-1)
+        blocks = ops.reshape(ops.less(ranks, num_masked), (batch, rows, cols))
+        scale = self.mask_patch_size // self.model_patch_size
+        if scale > 1:
+            blocks = ops.repeat(ops.repeat(blocks, scale, axis=1), scale, 2)
+        return blocks
+
+    def compute_output_shape(self, input_shape):
+        height, width = self._image_size(tuple(input_shape))
+        rows, cols = self.block_grid(height, width)
+        scale = self.mask_patch_size // self.model_patch_size
+        return (input_shape[0], rows * scale, cols * scale)
+
+    def compute_output_spec(self, images):
+        return keras.KerasTensor(
+            self.compute_output_shape(images.shape), dtype="bool"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "mask_patch_size": self.mask_patch_size,
+                "model_patch_size": self.model_patch_size,
+                "mask_ratio": self.mask_ratio,
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,75 @@
+"""The SimMIM objective: masked pixel loss and the local-normalised target."""
+
+from keras import ops
+
+LOSSES = ("l1", "mse")
+
+
+def upsample_mask(mask, factor):
+    """Repeats a `(batch, h, w)` mask to `(batch, h * factor, w * factor)`."""
+    if factor == 1:
+        return mask
+    return ops.repeat(ops.repeat(mask, factor, axis=1), factor, axis=2)
+
+
+def local_normalized_target(images, window=47):
+    """Normalises every pixel by the mean and variance of its neighbourhood.
+
+    The target of the later SimMIM code (Swin-Transformer repository): mean
+    and variance over a `window x window` stride-1 neighbourhood whose
+    padding is not counted, unbiased variance, then
+    `(x - mean) / sqrt(var + 1e-6)`. Computed in float32.
+
+    Args:
+        images: `(batch, height, width, channels)`.
+        window: odd int, the neighbourhood side (47 in the reference).
+
+    Returns:
+        float32 tensor of the shape of `images`.
+    """
+    if window % 2 != 1 or window < 3:
+        raise ValueError(
+            f"`window` must be an odd int >= 3. Received: window={window}."
+        )
+    x = ops.cast(images, "float32")
+
+    def box_mean(t):
+        return ops.average_pool(t, window, strides=1, padding="same")
+
+    # Dividing by the pooled ones makes the mean exclude the padding whatever
+    # convention the backend's pooling follows.
+    coverage = box_mean(ops.ones_like(x[..., :1]))
+    mean = box_mean(x) / coverage
+    mean_sq = box_mean(ops.square(x)) / coverage
+    count = coverage * float(window * window)
+    var = (mean_sq - ops.square(mean)) * (count / (count - 1.0))
+    var = ops.maximum(var, 0.0)
+    return (x - mean) / ops.sqrt(var + 1e-6)
+
+
+def masked_reconstruction_loss(target, reconstruction, mask, loss="l1"):
+    """SimMIM's loss on masked pixels, summed over the whole batch.
+
+    `sum(err * M) / (sum(M) + 1e-5) / C`, with `err` the absolute (l1) or
+    squared (mse) error, `M` the mask upsampled to pixels and `C` the number
+    of channels. Computed in float32.
+
+    Args:
+        target: `(batch, H, W, C)` images (or normalised targets).
+        reconstruction: `(batch, H, W, C)` predictions.
+        mask: `(batch, H // p, W // p)`, 1 (True) where masked.
+        loss: `"l1"` or `"mse"`.
+
+    Returns:
+        A float32 scalar.
+    """
+    target = ops.cast(target, "float32")
+    reconstruction = ops.cast(reconstruction, "float32")
+    factor = target.shape[1] // mask.shape[1]
+    pixel_mask = upsample_mask(ops.cast(mask, "float32"), factor)
+    pixel_mask = ops.expand_dims(pixel_mask, -1)
+    diff = target - reconstruction
+    err = ops.abs(diff) if loss == "l1" else ops.square(diff)
+    channels = float(target.shape[-1])
+    total = ops.sum(err * pixel_mask)
+    return total / (ops.sum(pixel_mask) + 1e-5) / channels

@@ -1,0 +1,335 @@
+"""`SimMIMModel`: SimMIM pretraining as a `keras.Model`."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_simmim.backbones import get_adapter
+from keras_simmim.layers import MaskToken
+from keras_simmim.layers import RandomPatchMasking
+from keras_simmim.layers import ReconstructionHead
+from keras_simmim.models.simmim_loss import LOSSES
+from keras_simmim.models.simmim_loss import local_normalized_target
+from keras_simmim.models.simmim_loss import masked_reconstruction_loss
+from keras_simmim.models.simmim_loss import upsample_mask
+from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_positive_int
+
+INPUT_KEYS = ("images", "mask")
+
+
+@keras.saving.register_keras_serializable(package="keras_simmim")
+class SimMIMModel(keras.Model):
+    """SimMIM masked image modeling around an existing backbone.
+
+    One training step: draw a random block mask (`RandomPatchMasking`), embed
+    the images with the backbone's first stage, replace masked embeddings with
+    a learned `MaskToken`, run the rest of the backbone, predict the pixels
+    with a `ReconstructionHead` (1x1 conv + pixel shuffle), and score the
+    prediction on the masked pixels only (L1 in the paper, or MSE). Training
+    goes through Keras's own `fit()`/`evaluate()` on every backend: the model
+    overrides `compute_loss`, nothing else.
+
+    The backbone is not copied or rewritten: an adapter calls its own layers,
+    so after pretraining `model.backbone` is the object you passed in, with
+    trained weights, ready for its keras-hub task.
+
+    Args:
+        backbone: a supported backbone, e.g. `keras_hub.models.ViTBackbone`
+            (see `keras_simmim.backbones`). Its image shape must be fixed.
+        mask_patch_size: int. Side of a masked block in pixels (32 in the
+            paper); a multiple of the backbone's patch size that divides the
+            image height and width.
+        mask_ratio: float in (0, 1). Fraction of blocks masked per image.
+        loss: `"l1"` (the paper) or `"mse"`, on masked pixels only.
+        norm_target: bool. Regress the locally normalised image (mean and
+            variance over `norm_target_window` pixels) instead of the image.
+        norm_target_window: odd int, the window of `norm_target` (47).
+        seed: int or None, seed of the mask stream.
+        **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
+
+    Inputs:
+        images `(batch, H, W, C)`, already normalised, or a dict
+        `{"images": ..., "mask": ...}` with a given mask, 1 (True) = masked,
+        of shape `(batch, num_patches)` (row-major, as Hugging Face's
+        `bool_masked_pos`) or `(batch, H // p, W // p)`; `p` is the backbone
+        patch size. Labels, if any, are ignored.
+
+    Outputs:
+        `{"reconstruction": (batch, H, W, C), "mask": (batch, H // p, W // p)}`
+        with a boolean mask.
+
+    Example:
+
+    >>> import keras, keras_hub, numpy as np
+    >>> backbone = keras_hub.models.ViTBackbone(
+    ...     image_shape=(32, 32, 3), patch_size=4, num_layers=2, num_heads=2,
+    ...     hidden_dim=32, mlp_dim=64)
+    >>> model = SimMIMModel(backbone, mask_patch_size=8, mask_ratio=0.6)
+    >>> images = np.random.rand(8, 32, 32, 3).astype("float32")
+    >>> history = model.fit(images, batch_size=4, epochs=1, verbose=0)
+    >>> outputs = model.predict(images, verbose=0)
+    >>> outputs["reconstruction"].shape, outputs["mask"].shape
+    ((8, 32, 32, 3), (8, 8, 8))
+    """
+
+    def __init__(
+        self,
+        backbone,
+        mask_patch_size=32,
+        mask_ratio=0.6,
+        loss="l1",
+        norm_target=False,
+        norm_target_window=47,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_choice("loss", loss, LOSSES)
+        if not isinstance(norm_target, bool):
+            raise TypeError(
+                "`norm_target` must be a bool. Received: "
+                f"norm_target={norm_target!r}."
+            )
+        check_positive_int("norm_target_window", norm_target_window)
+        if norm_target_window % 2 != 1:
+            raise ValueError(
+                "`norm_target_window` must be odd. Received: "
+                f"norm_target_window={norm_target_window}."
+            )
+        self.adapter = get_adapter(backbone)
+        self.backbone = backbone
+        self.mask_patch_size = mask_patch_size
+        self.mask_ratio = mask_ratio
+        self.loss_type = loss
+        self.norm_target = norm_target
+        self.norm_target_window = norm_target_window
+        self.seed = seed
+
+        self.image_shape = self.adapter.image_shape
+        self.patch_size = self.adapter.patch_size
+        self.masking = RandomPatchMasking(
+            mask_patch_size=mask_patch_size,
+            model_patch_size=self.patch_size,
+            mask_ratio=mask_ratio,
+            seed=seed,
+            name="masking",
+        )
+        height, width, channels = self.image_shape
+        if height is None or width is None:
+            raise ValueError(
+                "SimMIMModel needs a backbone with a fixed image size. "
+                f"Received a backbone with image_shape={self.image_shape}."
+            )
+        self.masking.block_grid(height, width)
+        self.mask_shape = (height // self.patch_size, width // self.patch_size)
+        self.mask_token = MaskToken(dtype=self.dtype_policy, name="mask_token")
+        self.head = ReconstructionHead(
+            stride=self.adapter.stride,
+            channels=channels,
+            dtype=self.dtype_policy,
+            name="reconstruction_head",
+        )
+        # Build every layer with one tiny concrete pass (a given mask, so the
+        # mask stream is not advanced).
+        self(
+            {
+                "images": np.zeros((1,) + self.image_shape, "float32"),
+                "mask": np.zeros((1,) + self.mask_shape, "float32"),
+            }
+        )
+        self.compile()
+
+    # ------------------------------------------------------------------ #
+    # Inputs
+    # ------------------------------------------------------------------ #
+    def _unpack(self, inputs):
+        if isinstance(inputs, dict):
+            unknown = sorted(set(inputs) - set(INPUT_KEYS))
+            if unknown or "images" not in inputs:
+                raise ValueError(
+                    "SimMIMModel takes an image batch or a dict with key "
+                    "'images' and optional key 'mask'. Received keys: "
+                    f"{sorted(inputs)}."
+                )
+            return inputs["images"], inputs.get("mask")
+        return inputs, None
+
+    def _check_images(self, images):
+        shape = tuple(images.shape)
+        expected = (None,) + tuple(self.image_shape)
+        if len(shape) != 4 or any(
+            e is not None and s is not None and s != e
+            for s, e in zip(shape[1:], expected[1:])
+        ):
+            raise ValueError(
+                "`images` must have shape (batch, height, width, channels) = "
+                f"{expected} to match the backbone. Received shape: {shape}."
+            )
+
+    def _standardize_mask(self, mask):
+        rows, cols = self.mask_shape
+        shape = tuple(mask.shape)
+        if len(shape) == 2 and shape[1] == rows * cols:
+            mask = ops.reshape(mask, (-1, rows, cols))
+        elif len(shape) != 3 or tuple(shape[1:]) != (rows, cols):
+            raise ValueError(
+                f"`mask` must have shape (batch, {rows * cols}) or "
+                f"(batch, {rows}, {cols}) for images of size "
+                f"{self.image_shape[:2]} and patch size {self.patch_size}. "
+                f"Received shape: {shape}."
+            )
+        if mask.dtype == "bool":
+            return mask
+        return ops.greater(ops.cast(mask, "float32"), 0.5)
+
+    # ------------------------------------------------------------------ #
+    # Forward and loss
+    # ------------------------------------------------------------------ #
+    def call(self, inputs, training=None):
+        images, mask = self._unpack(inputs)
+        self._check_images(images)
+        images = ops.cast(images, self.compute_dtype)
+        if mask is None:
+            mask = self.masking(images)
+        else:
+            mask = self._standardize_mask(mask)
+        embeddings = self.adapter.embed(images)
+        factor = embeddings.shape[1] // self.mask_shape[0]
+        embeddings = self.mask_token(embeddings, upsample_mask(mask, factor))
+        features = self.adapter.encode(embeddings)
+        return {"reconstruction": self.head(features), "mask": mask}
+
+    def reconstruction_target(self, images):
+        """The pixels the head learns to predict (float32)."""
+        if self.norm_target:
+            return local_normalized_target(images, self.norm_target_window)
+        return ops.cast(images, "float32")
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        images, _ = self._unpack(x)
+        loss = masked_reconstruction_loss(
+            self.reconstruction_target(images),
+            y_pred["reconstruction"],
+            y_pred["mask"],
+            loss=self.loss_type,
+        )
+        for extra in self.losses:
+            loss = loss + ops.cast(extra, "float32")
+        return loss
+
+    # ------------------------------------------------------------------ #
+    # Compilation
+    # ------------------------------------------------------------------ #
+    def no_weight_decay_variables(self):
+        """Variables the SimMIM recipe keeps out of weight decay: biases,
+        norm scales/offsets, the mask token, position embeddings and class
+        tokens."""
+        picked = [v for v in self.trainable_variables if len(v.shape) <= 1]
+        picked += self.adapter.no_weight_decay_variables()
+        return picked
+
+    def compile(
+        self, optimizer="auto", exclude_no_decay_variables=True, **kwargs
+    ):
+        """Configures training; the loss is SimMIM's own.
+
+        Args:
+            optimizer: an optimizer, or `"auto"` for the SimMIM recipe's
+                AdamW (learning rate 1e-4, betas 0.9/0.999, weight decay
+                0.05, gradient clipping at global norm 5).
+            exclude_no_decay_variables: bool. Keep biases, norms, the mask
+                token, position embeddings and class tokens out of the
+                optimizer's weight decay, as the SimMIM recipe does.
+            **kwargs: other `keras.Model.compile` arguments (`metrics`,
+                `jit_compile`, `steps_per_execution`, ...). `loss` is not
+                accepted: choose the loss with the constructor's `loss=`.
+        """
+        if kwargs.pop("loss", None) is not None:
+            raise ValueError(
+                "SimMIMModel computes its own loss; do not pass `loss` to "
+                "compile(). Choose it with SimMIMModel(..., loss='l1'|'mse')."
+            )
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = keras.optimizers.AdamW(
+                learning_rate=1e-4,
+                weight_decay=0.05,
+                beta_1=0.9,
+                beta_2=0.999,
+                global_clipnorm=5.0,
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+        optimizer = self.optimizer
+        if (
+            exclude_no_decay_variables
+            and getattr(optimizer, "weight_decay", None)
+            and not getattr(optimizer, "built", False)
+        ):
+            optimizer.exclude_from_weight_decay(
+                var_list=self.no_weight_decay_variables()
+            )
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    # ------------------------------------------------------------------ #
+    # Serialization and presets
+    # ------------------------------------------------------------------ #
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "mask_patch_size": self.mask_patch_size,
+                "mask_ratio": self.mask_ratio,
+                "loss": self.loss_type,
+                "norm_target": self.norm_target,
+                "norm_target_window": self.norm_target_window,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"]
+        )
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """Loads a model from a local preset directory.
+
+        Accepts a directory written by `save_to_preset`, or one written by
+        Hugging Face transformers' `ViTForMaskedImageModeling.save_pretrained`
+        (config.json + safetensors): the backbone goes through keras-hub's
+        converter, the mask token and decoder are converted here.
+
+        Args:
+            preset: path of the directory.
+            **kwargs: constructor arguments to override (`mask_patch_size`,
+                `mask_ratio`, `loss`, ...).
+        """
+        from keras_simmim.presets import load_preset
+
+        return load_preset(cls, preset, **kwargs)
+
+    def save_to_preset(self, preset_dir, overwrite=False):
+        """Writes the model to a directory that `from_preset` loads.
+
+        The directory also holds a keras-hub preset of the backbone alone
+        (`config.json`, `model.weights.h5`), so
+        `keras_hub.models.Backbone.from_preset(preset_dir)` loads the
+        pretrained backbone. An existing, non-empty directory is refused
+        unless `overwrite=True`.
+        """
+        from keras_simmim.presets import save_preset
+
+        save_preset(self, preset_dir, overwrite=overwrite)

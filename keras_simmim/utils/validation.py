@@ -1,0 +1,39 @@
+"""Argument checks that raise errors naming the argument and its value."""
+
+import numbers
+
+
+def check_positive_int(name, value):
+    """Raises unless `value` is an int >= 1 (bools are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be a positive int. Received: {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive int. Received: {name}={value}."
+        )
+
+
+def check_ratio(name, value):
+    """Raises unless `value` is a real number strictly inside (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a float in the open interval (0, 1). "
+            f"Received: {name}={value!r} of type {type(value).__name__}."
+        )
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(
+            f"`{name}` must be in the open interval (0, 1). "
+            f"Received: {name}={value}."
+        )
+
+
+def check_choice(name, value, choices):
+    """Raises unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {sorted(choices)}. "
+            f"Received: {name}={value!r}."
+        )
