@@ -1,0 +1,119 @@
+"""Preset directories: our own format, keras-hub backbones, transformers.
+
+A directory written by `save_preset` holds:
+
+* `config.json`, `metadata.json`, `model.weights.h5`: a keras-hub preset of
+  the backbone alone (written by keras-hub), so keras-hub loads the
+  pretrained backbone from the same directory;
+* `simmim.json`: the `SimMIMModel` config and the library version;
+* `simmim.weights.h5`: the weights of the whole model.
+
+`load_preset` also accepts a plain keras-hub backbone preset (a fresh SimMIM
+model is built around the backbone) and a Hugging Face transformers
+directory (see `keras_simmim.presets.transformers_vit`).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import keras_hub
+
+from keras_simmim.version import __version__
+
+SIMMIM_CONFIG_FILE = "simmim.json"
+SIMMIM_WEIGHTS_FILE = "simmim.weights.h5"
+CONFIG_FILE = "config.json"
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"Preset file {path} is not valid JSON: {e}") from e
+
+
+def load_preset(model_cls, preset, **kwargs):
+    """Loads `model_cls` from a local preset directory (see module doc)."""
+    if not isinstance(preset, (str, os.PathLike)):
+        raise TypeError(
+            "`preset` must be a path to a local directory. Received: "
+            f"preset={preset!r}."
+        )
+    preset = os.fspath(preset)
+    if not os.path.isdir(preset):
+        raise ValueError(
+            f"`preset` must be an existing local directory. Received: "
+            f"preset={preset!r}. keras_simmim loads presets from local "
+            "directories only; download checkpoints first."
+        )
+    simmim_config = os.path.join(preset, SIMMIM_CONFIG_FILE)
+    if os.path.exists(simmim_config):
+        saved = _read_json(simmim_config)
+        config = dict(saved["config"]["config"])
+        config.update(kwargs)
+        model = model_cls.from_config(config)
+        model.load_weights(os.path.join(preset, SIMMIM_WEIGHTS_FILE))
+        return model
+    config_path = os.path.join(preset, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        raise ValueError(
+            f"No {SIMMIM_CONFIG_FILE} or {CONFIG_FILE} in preset directory "
+            f"{preset!r}: it is neither a keras_simmim, keras-hub nor "
+            "transformers preset."
+        )
+    config = _read_json(config_path)
+    if "model_type" in config:
+        from keras_simmim.presets.transformers_vit import load_transformers
+
+        return load_transformers(model_cls, preset, config, **kwargs)
+    backbone = keras_hub.models.Backbone.from_preset(preset)
+    return model_cls(backbone, **kwargs)
+
+
+def save_preset(model, preset_dir, overwrite=False):
+    """Writes `model` to `preset_dir` (see module doc).
+
+    Files are written to a temporary directory first and then moved in one
+    by one, so an interrupted save never leaves a half-written file under its
+    final name. Files in the directory that are not part of a preset are left
+    alone.
+    """
+    preset_dir = os.fspath(preset_dir)
+    if os.path.exists(preset_dir):
+        if not os.path.isdir(preset_dir):
+            raise ValueError(
+                f"`preset_dir` {preset_dir!r} exists and is not a directory."
+            )
+        if os.listdir(preset_dir) and not overwrite:
+            raise ValueError(
+                f"`preset_dir` {preset_dir!r} is not empty. Pass "
+                "overwrite=True to replace the preset files in it, or choose "
+                "a new directory."
+            )
+    parent = os.path.dirname(os.path.abspath(preset_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".simmim-preset-", dir=parent)
+    try:
+        model.backbone.save_to_preset(staging)
+        with open(os.path.join(staging, SIMMIM_CONFIG_FILE), "w") as f:
+            json.dump(
+                {
+                    "keras_simmim_version": __version__,
+                    "keras_version": keras.__version__,
+                    "config": keras.saving.serialize_keras_object(model),
+                },
+                f,
+                indent=2,
+            )
+        model.save_weights(os.path.join(staging, SIMMIM_WEIGHTS_FILE))
+        os.makedirs(preset_dir, exist_ok=True)
+        for name in os.listdir(staging):
+            os.replace(
+                os.path.join(staging, name), os.path.join(preset_dir, name)
+            )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
