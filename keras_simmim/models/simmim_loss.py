@@ -12,20 +12,20 @@ def upsample_mask(mask, factor):
     return ops.repeat(ops.repeat(mask, factor, axis=1), factor, axis=2)
 
 
-def local_normalized_target(images, window=47):
-    """Normalises every pixel by the mean and variance of its neighbourhood.
+def local_statistics(images, window=47):
+    """Mean and standard deviation of each pixel's neighbourhood.
 
-    The target of the later SimMIM code (Swin-Transformer repository): mean
-    and variance over a `window x window` stride-1 neighbourhood whose
-    padding is not counted, unbiased variance, then
-    `(x - mean) / sqrt(var + 1e-6)`. Computed in float32.
+    Mean and unbiased variance over a `window x window` stride-1
+    neighbourhood whose padding is not counted, as in the later SimMIM code
+    (Swin-Transformer repository); the deviation is `sqrt(var + 1e-6)`.
+    Computed in float32.
 
     Args:
         images: `(batch, height, width, channels)`.
-        window: odd int, the neighbourhood side (47 in the reference).
+        window: odd int >= 3, the neighbourhood side (47 in the reference).
 
     Returns:
-        float32 tensor of the shape of `images`.
+        `(mean, std)`, float32 tensors of the shape of `images`.
     """
     if window % 2 != 1 or window < 3:
         raise ValueError(
@@ -44,7 +44,14 @@ def local_normalized_target(images, window=47):
     count = coverage * float(window * window)
     var = (mean_sq - ops.square(mean)) * (count / (count - 1.0))
     var = ops.maximum(var, 0.0)
-    return (x - mean) / ops.sqrt(var + 1e-6)
+    return mean, ops.sqrt(var + 1e-6)
+
+
+def local_normalized_target(images, window=47):
+    """SimMIM's normalised target `(x - mean) / std` (see
+    `local_statistics`). Returns float32 of the shape of `images`."""
+    mean, std = local_statistics(images, window)
+    return (ops.cast(images, "float32") - mean) / std
 
 
 def masked_reconstruction_loss(target, reconstruction, mask, loss="l1"):

@@ -10,6 +10,7 @@ from keras_simmim.layers import RandomPatchMasking
 from keras_simmim.layers import ReconstructionHead
 from keras_simmim.models.simmim_loss import LOSSES
 from keras_simmim.models.simmim_loss import local_normalized_target
+from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
 from keras_simmim.models.simmim_loss import upsample_mask
 from keras_simmim.utils.validation import check_choice
@@ -205,6 +206,17 @@ class SimMIMModel(keras.Model):
         if self.norm_target:
             return local_normalized_target(images, self.norm_target_window)
         return ops.cast(images, "float32")
+
+    def reconstruction_to_images(self, images, reconstruction):
+        """Maps the head's output back to the images' pixel space.
+
+        Identity unless `norm_target=True`, where the prediction is
+        un-normalised with the local statistics of `images`.
+        """
+        if not self.norm_target:
+            return ops.cast(reconstruction, "float32")
+        mean, std = local_statistics(images, self.norm_target_window)
+        return ops.cast(reconstruction, "float32") * std + mean
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True

@@ -1,0 +1,189 @@
+"""The `keras-simmim` command.
+
+`keras-simmim pretrain` with no arguments pretrains a small ViT with SimMIM on
+the built-in synthetic scenes and writes, into a new output folder, the model
+(`model.keras`), a preset directory (`preset/`), a reconstruction grid
+(`reconstructions.png`) and the loss history (`history.json`).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-simmim",
+        description="SimMIM masked image modeling with Keras 3.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="Pretrain a small ViT with SimMIM on built-in synthetic scenes.",
+    )
+    pretrain.add_argument("--epochs", type=_positive_int, default=8)
+    pretrain.add_argument("--image-size", type=_positive_int, default=32)
+    pretrain.add_argument("--batch-size", type=_positive_int, default=64)
+    pretrain.add_argument("--num-images", type=_positive_int, default=2048)
+    pretrain.add_argument("--patch-size", type=_positive_int, default=4)
+    pretrain.add_argument("--mask-patch-size", type=_positive_int, default=8)
+    pretrain.add_argument("--mask-ratio", type=float, default=0.6)
+    pretrain.add_argument("--learning-rate", type=float, default=1e-3)
+    pretrain.add_argument("--seed", type=int, default=0)
+    pretrain.add_argument(
+        "--output",
+        default=None,
+        help="Output folder (default: simmim_runs/pretrain-<time>). An "
+        "existing non-empty folder is refused unless --overwrite.",
+    )
+    pretrain.add_argument("--overwrite", action="store_true")
+    pretrain.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="Keras backend (default: $KERAS_BACKEND or tensorflow).",
+    )
+    return parser
+
+
+def _ensure_backend(backend):
+    """Re-executes the command under `backend` if Keras runs another one."""
+    if backend is None:
+        return
+    import keras
+
+    if keras.backend.backend() == backend:
+        return
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    argv = [sys.executable, "-m", "keras_simmim.cli"] + sys.argv[1:]
+    os.execve(sys.executable, argv, env)
+
+
+def _prepare_output(output, overwrite):
+    if output is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        output = os.path.join("simmim_runs", f"pretrain-{stamp}")
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+        raise SystemExit(
+            f"keras-simmim: output folder {output!r} is not empty; pass "
+            "--overwrite to replace its files or choose another --output."
+        )
+    os.makedirs(output, exist_ok=True)
+    return output
+
+
+def pretrain(args):
+    import keras
+    import keras_hub
+    import numpy as np
+
+    from keras_simmim import SimMIMModel
+    from keras_simmim.data import normalize
+    from keras_simmim.data import synthetic_scenes
+    from keras_simmim.visualization import save_reconstruction_grid
+
+    output = _prepare_output(args.output, args.overwrite)
+    keras.utils.set_random_seed(args.seed)
+    images, _ = synthetic_scenes(
+        args.num_images + 256, image_size=args.image_size, seed=args.seed
+    )
+    images = normalize(images)
+    train, held_out = images[:-256], images[-256:]
+    backbone = keras_hub.models.ViTBackbone(
+        image_shape=(args.image_size, args.image_size, 3),
+        patch_size=args.patch_size,
+        num_layers=4,
+        num_heads=4,
+        hidden_dim=128,
+        mlp_dim=256,
+    )
+    model = SimMIMModel(
+        backbone,
+        mask_patch_size=args.mask_patch_size,
+        mask_ratio=args.mask_ratio,
+        seed=args.seed,
+    )
+    steps = args.epochs * int(np.ceil(len(train) / args.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=args.learning_rate,
+        warmup_steps=max(1, steps // 10),
+        decay_steps=max(1, steps - steps // 10),
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            schedule, weight_decay=0.05, global_clipnorm=5.0
+        )
+    )
+    print(
+        f"keras-simmim pretrain: backend={keras.backend.backend()}, "
+        f"{len(train)} images of {args.image_size}px, {args.epochs} epochs, "
+        f"output folder: {os.path.abspath(output)}"
+    )
+    start = time.time()
+    history = model.fit(
+        train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_data=(held_out,),
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    seconds = time.time() - start
+    model.save(os.path.join(output, "model.keras"))
+    model.save_to_preset(os.path.join(output, "preset"), overwrite=True)
+    grid = save_reconstruction_grid(
+        os.path.join(output, "reconstructions.png"), model, held_out[:8]
+    )
+    with open(os.path.join(output, "history.json"), "w") as f:
+        json.dump(
+            {
+                "backend": keras.backend.backend(),
+                "train_seconds": round(seconds, 1),
+                "history": {
+                    k: [float(v) for v in vs]
+                    for k, vs in history.history.items()
+                },
+            },
+            f,
+            indent=2,
+        )
+    print(f"Wrote {output}/model.keras, {output}/preset/, {grid}")
+    print(f"Output folder: {os.path.abspath(output)}")
+    return output
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command == "pretrain":
+        if not 0.0 < args.mask_ratio < 1.0:
+            raise SystemExit(
+                f"keras-simmim: --mask-ratio must be in (0, 1), got "
+                f"{args.mask_ratio}."
+            )
+        if argv is None:
+            _ensure_backend(args.backend)
+        elif args.backend is not None:
+            import keras
+
+            if keras.backend.backend() != args.backend:
+                raise SystemExit(
+                    f"keras-simmim: --backend {args.backend} needs a new "
+                    "process; run the keras-simmim command instead."
+                )
+        pretrain(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
