@@ -1,5 +1,6 @@
 """The SimMIM objective: masked pixel loss and the local-normalised target."""
 
+import numpy as np
 from keras import ops
 
 LOSSES = ("l1", "mse")
@@ -10,6 +11,19 @@ def upsample_mask(mask, factor):
     if factor == 1:
         return mask
     return ops.repeat(ops.repeat(mask, factor, axis=1), factor, axis=2)
+
+
+def _window_counts(height, width, window):
+    """Number of in-image pixels in each pixel's window, `(H, W, 1)`."""
+    half = window // 2
+
+    def along(n):
+        idx = np.arange(n)
+        return np.minimum(idx + half, n - 1) - np.maximum(idx - half, 0) + 1
+
+    return (along(height)[:, None] * along(width)[None, :])[..., None].astype(
+        "float32"
+    )
 
 
 def local_statistics(images, window=47):
@@ -41,7 +55,7 @@ def local_statistics(images, window=47):
     coverage = box_mean(ops.ones_like(x[..., :1]))
     mean = box_mean(x) / coverage
     mean_sq = box_mean(ops.square(x)) / coverage
-    count = coverage * float(window * window)
+    count = ops.convert_to_tensor(_window_counts(x.shape[1], x.shape[2], window))
     var = (mean_sq - ops.square(mean)) * (count / (count - 1.0))
     var = ops.maximum(var, 0.0)
     return mean, ops.sqrt(var + 1e-6)
