@@ -1,0 +1,67 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_simmim import SimMIMModel
+from keras_simmim import cli
+from keras_simmim.data import denormalize
+from keras_simmim.visualization import reconstruction_grid
+from keras_simmim.visualization import save_reconstruction_grid
+from tests.conftest import tiny_vit
+
+
+def test_grid_columns(images):
+    mask = np.zeros((2, 8, 8), bool)
+    mask[:, :4] = True  # top half masked
+    recon = np.zeros_like(images[:2])
+    grid = reconstruction_grid(images[:2], recon, mask)
+    assert grid.shape == (2 * 34, 4 * 34, 3) and grid.dtype == np.uint8
+    original = denormalize(images[0])
+    predicted = denormalize(recon[0])
+    first_row = grid[1:33]
+    column = lambda k: first_row[:, 34 * k + 1:34 * k + 33]  # noqa: E731
+    np.testing.assert_array_equal(column(0), original)
+    assert np.all(column(1)[:16] == 127)
+    np.testing.assert_array_equal(column(1)[16:], original[16:])
+    np.testing.assert_array_equal(column(2), predicted)
+    np.testing.assert_array_equal(column(3)[:16], predicted[:16])
+    np.testing.assert_array_equal(column(3)[16:], original[16:])
+
+
+def test_save_grid_writes_png(images, tmp_path):
+    model = SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0)
+    path = save_reconstruction_grid(str(tmp_path / "g" / "r.png"), model, images[:3])
+    with Image.open(path) as picture:
+        assert picture.size == (4 * 34 * 4, 3 * 34 * 4)
+
+
+def test_pretrain_command_writes_outputs(tmp_path):
+    out = str(tmp_path / "run")
+    cli.main([
+        "pretrain", "--epochs", "2", "--num-images", "64",
+        "--batch-size", "32", "--output", out,
+        "--backend", keras.backend.backend(),
+    ])
+    assert sorted(os.listdir(out)) == [
+        "history.json", "model.keras", "preset", "reconstructions.png",
+    ]
+    history = json.load(open(os.path.join(out, "history.json")))
+    assert len(history["history"]["loss"]) == 2
+    assert history["backend"] == keras.backend.backend()
+    model = keras.saving.load_model(os.path.join(out, "model.keras"))
+    assert isinstance(model, SimMIMModel)
+    SimMIMModel.from_preset(os.path.join(out, "preset"))
+    # An existing output folder is never silently overwritten.
+    with pytest.raises(SystemExit, match="not empty"):
+        cli.main(["pretrain", "--epochs", "1", "--output", out])
+
+
+def test_pretrain_command_rejects_bad_flags(tmp_path):
+    with pytest.raises(SystemExit):
+        cli.main(["pretrain", "--epochs", "0"])
+    with pytest.raises(SystemExit, match="mask-ratio"):
+        cli.main(["pretrain", "--mask-ratio", "1.5", "--output", str(tmp_path)])
