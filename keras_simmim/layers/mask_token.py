@@ -30,11 +30,12 @@ class MaskToken(keras.layers.Layer):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> layer = MaskToken(initializer="ones")
     >>> x = np.zeros((1, 2, 2, 3), "float32")
     >>> mask = np.array([[[True, False], [False, False]]])
-    >>> np.asarray(layer(x, mask))[0, :, :, 0].tolist()
+    >>> keras.ops.convert_to_numpy(layer(x, mask))[0, :, :, 0].tolist()
     [[1.0, 0.0], [0.0, 0.0]]
     """
 

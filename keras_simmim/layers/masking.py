@@ -9,6 +9,13 @@ from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
 
 
+def upsample_mask(mask, factor):
+    """Repeats a `(batch, h, w)` mask to `(batch, h * factor, w * factor)`."""
+    if factor == 1:
+        return mask
+    return ops.repeat(ops.repeat(mask, factor, axis=1), factor, axis=2)
+
+
 @keras.saving.register_keras_serializable(package="keras_simmim")
 class RandomPatchMasking(keras.layers.Layer):
     """Draws SimMIM's random block mask for a batch of images.
@@ -43,6 +50,7 @@ class RandomPatchMasking(keras.layers.Layer):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> masking = RandomPatchMasking(
     ...     mask_patch_size=8, model_patch_size=4, mask_ratio=0.5, seed=0
@@ -50,7 +58,7 @@ class RandomPatchMasking(keras.layers.Layer):
     >>> mask = masking(np.zeros((2, 32, 32, 3), "float32"))
     >>> tuple(mask.shape)
     (2, 8, 8)
-    >>> int(np.asarray(mask)[0].sum()) // 4  # masked 8x8 blocks per image
+    >>> int(keras.ops.convert_to_numpy(mask)[0].sum()) // 4  # masked 8x8 blocks per image
     8
     """
 
@@ -134,10 +142,9 @@ class RandomPatchMasking(keras.layers.Layer):
         # uniformly chosen subset.
         ranks = ops.argsort(ops.argsort(noise, axis=-1), axis=-1)
         blocks = ops.reshape(ops.less(ranks, num_masked), (batch, rows, cols))
-        scale = self.mask_patch_size // self.model_patch_size
-        if scale > 1:
-            blocks = ops.repeat(ops.repeat(blocks, scale, axis=1), scale, 2)
-        return blocks
+        return upsample_mask(
+            blocks, self.mask_patch_size // self.model_patch_size
+        )
 
     def compute_output_shape(self, input_shape):
         height, width = self._image_size(tuple(input_shape))

@@ -29,9 +29,10 @@ class PixelShuffle(keras.layers.Layer):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> x = np.arange(4, dtype="float32").reshape(1, 1, 1, 4)
-    >>> np.asarray(PixelShuffle(2)(x))[0, :, :, 0].tolist()
+    >>> keras.ops.convert_to_numpy(PixelShuffle(2)(x))[0, :, :, 0].tolist()
     [[0.0, 1.0], [2.0, 3.0]]
     """
 

@@ -3,14 +3,9 @@
 import numpy as np
 from keras import ops
 
+from keras_simmim.layers.masking import upsample_mask
+
 LOSSES = ("l1", "mse")
-
-
-def upsample_mask(mask, factor):
-    """Repeats a `(batch, h, w)` mask to `(batch, h * factor, w * factor)`."""
-    if factor == 1:
-        return mask
-    return ops.repeat(ops.repeat(mask, factor, axis=1), factor, axis=2)
 
 
 def _window_counts(height, width, window):

@@ -8,11 +8,11 @@ from keras_simmim.backbones import get_adapter
 from keras_simmim.layers import MaskToken
 from keras_simmim.layers import RandomPatchMasking
 from keras_simmim.layers import ReconstructionHead
+from keras_simmim.layers.masking import upsample_mask
 from keras_simmim.models.simmim_loss import LOSSES
 from keras_simmim.models.simmim_loss import local_normalized_target
 from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
-from keras_simmim.models.simmim_loss import upsample_mask
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 

@@ -1,0 +1,24 @@
+"""Runs the Example blocks of the public docstrings."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "keras_simmim.layers.masking",
+    "keras_simmim.layers.mask_token",
+    "keras_simmim.layers.pixel_shuffle",
+    "keras_simmim.layers.reconstruction_head",
+    "keras_simmim.models.simmim_model",
+    "keras_simmim.data.synthetic",
+    "keras_simmim.data.normalization",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no runnable example"
+    assert result.failed == 0
