@@ -166,11 +166,12 @@ def pretrain(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "pretrain":
-        if not 0.0 < args.mask_ratio < 1.0:
-            raise SystemExit(
-                f"keras-simmim: --mask-ratio must be in (0, 1), got "
-                f"{args.mask_ratio}."
-            )
+        from keras_simmim.utils.validation import check_ratio
+
+        try:
+            check_ratio("mask_ratio", args.mask_ratio)
+        except ValueError as error:
+            raise SystemExit(f"keras-simmim: --mask-ratio: {error}") from None
         if argv is None:
             _ensure_backend(args.backend)
         elif args.backend is not None:
