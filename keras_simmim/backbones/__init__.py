@@ -1,8 +1,28 @@
-"""Backbone adapters: how SimMIM runs each backbone family with a mask."""
+"""Backbone adapters: how SimMIM runs each backbone family with a mask.
+
+`get_adapter` tries the most recently registered adapter first, so the
+generic `ConvNetAdapter` is registered first (tried last) and user adapters
+win over built-in ones.
+"""
 
 from keras_simmim.backbones.adapter import BackboneAdapter
 from keras_simmim.backbones.adapter import get_adapter
 from keras_simmim.backbones.adapter import register_adapter
+from keras_simmim.backbones.convnet import ConvNetAdapter
+from keras_simmim.backbones.convnet import ResNetAdapter
+from keras_simmim.backbones.deit import DeiTAdapter
+from keras_simmim.backbones.dinov2 import DINOV2Adapter
+from keras_simmim.backbones.swin import SwinAdapter
 from keras_simmim.backbones.vit import ViTAdapter
 
-__all__ = ["BackboneAdapter", "ViTAdapter", "get_adapter", "register_adapter"]
+__all__ = [
+    "BackboneAdapter",
+    "ConvNetAdapter",
+    "DINOV2Adapter",
+    "DeiTAdapter",
+    "ResNetAdapter",
+    "SwinAdapter",
+    "ViTAdapter",
+    "get_adapter",
+    "register_adapter",
+]

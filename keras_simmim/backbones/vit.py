@@ -4,17 +4,28 @@ import keras_hub
 from keras import ops
 
 from keras_simmim.backbones.adapter import BackboneAdapter
+from keras_simmim.backbones.adapter import find_layer
+from keras_simmim.backbones.adapter import grid_to_tokens
 from keras_simmim.backbones.adapter import register_adapter
+from keras_simmim.backbones.adapter import tokens_to_grid
 
 
-def _find_layer(backbone, type_name):
-    for layer in backbone.layers:
-        if type(layer).__name__ == type_name:
-            return layer
-    raise ValueError(
-        f"{type(backbone).__name__} has no {type_name} layer; the ViT "
-        "adapter expects the layer graph keras_hub.models.ViTBackbone builds."
-    )
+def check_token_backbone(backbone, patch_size):
+    """Shared checks of the plain-ViT family; returns the square patch."""
+    if getattr(backbone, "data_format", "channels_last") != "channels_last":
+        raise ValueError(
+            f"SimMIM supports channels_last {type(backbone).__name__}s only. "
+            f"Received data_format={backbone.data_format!r}."
+        )
+    if not isinstance(patch_size, int):
+        patch_h, patch_w = patch_size
+        if patch_h != patch_w:
+            raise ValueError(
+                "SimMIM needs square patches. Received "
+                f"patch_size={patch_size}."
+            )
+        patch_size = patch_h
+    return int(patch_size)
 
 
 @register_adapter
@@ -32,33 +43,22 @@ class ViTAdapter(BackboneAdapter):
 
     def __init__(self, backbone):
         super().__init__(backbone)
-        if backbone.data_format != "channels_last":
-            raise ValueError(
-                "SimMIM supports channels_last ViT backbones only. Received "
-                f"a backbone with data_format={backbone.data_format!r}."
-            )
-        patch_h, patch_w = backbone.patch_size
-        if patch_h != patch_w:
-            raise ValueError(
-                "SimMIM needs square ViT patches. Received "
-                f"patch_size={backbone.patch_size}."
-            )
-        self.embedding = _find_layer(backbone, "ViTPatchingAndEmbedding")
-        self.encoder = _find_layer(backbone, "ViTEncoder")
+        self.patch_size = check_token_backbone(backbone, backbone.patch_size)
+        self.embedding = find_layer(backbone, "ViTPatchingAndEmbedding")
+        self.encoder = find_layer(backbone, "ViTEncoder")
         self.image_shape = tuple(backbone.image_shape)
-        self.patch_size = int(patch_h)
-        self.stride = int(patch_h)
+        self.stride = self.patch_size
         self.num_channels = int(self.image_shape[-1])
 
     def embed(self, images):
         return self.embedding.patch_embedding(images)
 
     def encode(self, embeddings):
-        batch = ops.shape(embeddings)[0]
-        _, rows, cols, dim = embeddings.shape
-        x = ops.reshape(embeddings, (batch, rows * cols, dim))
+        _, rows, cols, _ = embeddings.shape
+        x = grid_to_tokens(embeddings)
         if self.embedding.use_class_token:
             token = ops.cast(self.embedding.class_token, x.dtype)
+            batch = ops.shape(x)[0]
             x = ops.concatenate([ops.tile(token, (batch, 1, 1)), x], axis=1)
         positions = self.embedding.position_embedding(
             self.embedding.position_ids
@@ -66,7 +66,7 @@ class ViTAdapter(BackboneAdapter):
         x = self.encoder(ops.add(x, ops.cast(positions, x.dtype)))
         if self.embedding.use_class_token:
             x = x[:, 1:, :]
-        return ops.reshape(x, (batch, rows, cols, dim))
+        return tokens_to_grid(x, rows, cols)
 
     def no_weight_decay_variables(self):
         variables = [self.embedding.position_embedding.embeddings]

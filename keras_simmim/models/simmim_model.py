@@ -36,8 +36,12 @@ class SimMIMModel(keras.Model):
     trained weights, ready for its keras-hub task.
 
     Args:
-        backbone: a supported backbone, e.g. `keras_hub.models.ViTBackbone`
-            (see `keras_simmim.backbones`). Its image shape must be fixed.
+        backbone: a keras-hub `ViTBackbone`, `DeiTBackbone`,
+            `DINOV2Backbone`, `SwinTransformerBackbone` or `ResNetBackbone`,
+            a functional CNN such as `keras.applications.ResNet50`, or any
+            backbone with a registered adapter (see
+            `keras_simmim.backbones.BackboneAdapter`). The adapter is picked
+            by the backbone's type.
         mask_patch_size: int. Side of a masked block in pixels (32 in the
             paper); a multiple of the backbone's patch size that divides the
             image height and width.
@@ -47,6 +51,17 @@ class SimMIMModel(keras.Model):
             variance over `norm_target_window` pixels) instead of the image.
         norm_target_window: odd int, the window of `norm_target` (47).
         seed: int or None, seed of the mask stream.
+        image_shape: `(H, W, C)` or None. Needed for a backbone that takes
+            any image size (a CNN built with `image_shape=(None, None, 3)`);
+            otherwise taken from the backbone, and must agree with it.
+        model_patch_size: int or None. The mask grid cell (the model patch).
+            None takes it from the backbone: its patch size for ViT, DeiT,
+            DINOv2 and Swin (where it cannot change), the output stride for
+            CNNs (where any size dividing the image may be given).
+        encoder_stride: int or None. Output stride of the backbone's feature
+            map, which the head upsamples by. None takes it from the
+            backbone (patch size for ViT/DeiT/DINOv2, `4 * 2**(stages-1)`
+            for Swin, measured for CNNs); a different value is an error.
         **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
 
     Inputs:
@@ -83,6 +98,9 @@ class SimMIMModel(keras.Model):
         norm_target=False,
         norm_target_window=47,
         seed=None,
+        image_shape=None,
+        model_patch_size=None,
+        encoder_stride=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -98,7 +116,17 @@ class SimMIMModel(keras.Model):
                 "`norm_target_window` must be odd. Received: "
                 f"norm_target_window={norm_target_window}."
             )
-        self.adapter = get_adapter(backbone)
+        self.adapter = get_adapter(
+            backbone,
+            image_shape=image_shape,
+            patch_size=model_patch_size,
+            stride=encoder_stride,
+        )
+        self._overrides = {
+            "image_shape": None if image_shape is None else tuple(image_shape),
+            "model_patch_size": model_patch_size,
+            "encoder_stride": encoder_stride,
+        }
         self.backbone = backbone
         self.mask_patch_size = mask_patch_size
         self.mask_ratio = mask_ratio
@@ -117,11 +145,6 @@ class SimMIMModel(keras.Model):
             name="masking",
         )
         height, width, channels = self.image_shape
-        if height is None or width is None:
-            raise ValueError(
-                "SimMIMModel needs a backbone with a fixed image size. "
-                f"Received a backbone with image_shape={self.image_shape}."
-            )
         self.masking.block_grid(height, width)
         self.mask_shape = (height // self.patch_size, width // self.patch_size)
         self.mask_token = MaskToken(dtype=self.dtype_policy, name="mask_token")
@@ -303,6 +326,7 @@ class SimMIMModel(keras.Model):
                 "norm_target": self.norm_target,
                 "norm_target_window": self.norm_target_window,
                 "seed": self.seed,
+                **self._overrides,
             }
         )
         return config

@@ -1,0 +1,158 @@
+"""Pixel-space adapters for CNNs: keras-hub ResNet, `keras.applications`,
+and any functional Keras CNN.
+
+A CNN has no token stage to put a mask token in, so SimMIM masks it in pixel
+space: `embed` returns the images themselves and `SimMIMModel`'s `MaskToken`
+fills masked pixels with a learned value per channel (zero, the dataset mean
+of normalised images, at initialisation). The head reconstructs from the last
+feature map at its output stride, measured from the backbone.
+
+The model patch (the mask grid cell) defaults to that stride, so each masked
+block covers whole cells of the feature map; pass `model_patch_size` to
+`SimMIMModel` for a finer grid (any size that divides the image and
+`mask_patch_size`).
+"""
+
+import keras
+import keras_hub
+
+from keras_simmim.backbones.adapter import BackboneAdapter
+from keras_simmim.backbones.adapter import register_adapter
+
+# Layers allowed after the last feature map: a classification head, which the
+# adapter leaves out (`keras.applications.ResNet50(include_top=True)`).
+HEAD_LAYERS = (
+    keras.layers.GlobalAveragePooling2D,
+    keras.layers.GlobalMaxPooling2D,
+    keras.layers.Flatten,
+    keras.layers.Dense,
+    keras.layers.Dropout,
+    keras.layers.Activation,
+    keras.layers.Softmax,
+)
+
+
+def _is_functional(model):
+    return (
+        isinstance(model, keras.Model)
+        and hasattr(model, "_operations")
+        and len(getattr(model, "inputs", None) or []) == 1
+        and len(getattr(model, "outputs", None) or []) == 1
+    )
+
+
+def feature_map_tensor(model):
+    """The symbolic output of `model`'s last feature map, or None.
+
+    That is the model's output when it is 4-D; otherwise the output of the
+    last 4-D layer when only classification-head layers (`HEAD_LAYERS`)
+    follow it. None when the model is not a single-input, single-output
+    functional model with a 4-D image input.
+    """
+    if not _is_functional(model) or len(model.inputs[0].shape) != 4:
+        return None
+    if len(model.outputs[0].shape) == 4:
+        return model.outputs[0]
+    layers = model.layers
+    for index in range(len(layers) - 1, -1, -1):
+        layer = layers[index]
+        if isinstance(layer, keras.layers.InputLayer):
+            return None
+        try:
+            output = layer.output
+        except (AttributeError, ValueError):
+            return None
+        if not isinstance(output, keras.KerasTensor):
+            return None
+        if len(output.shape) == 4:
+            tail = layers[index + 1 :]
+            if all(isinstance(t, HEAD_LAYERS) for t in tail):
+                return output
+            return None
+    return None
+
+
+@register_adapter
+class ConvNetAdapter(BackboneAdapter):
+    """Masks a functional CNN in pixel space (see module doc).
+
+    Matches any single-input functional Keras model whose output is a 4-D
+    channels-last feature map, or whose last feature map is followed only by
+    a classification head (pooling, flatten, dense, dropout, activation).
+    It is the fallback: adapters for specific families take precedence.
+    """
+
+    overridable = ("patch_size",)
+
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        if getattr(backbone, "data_format", "channels_last") != "channels_last":
+            raise ValueError(
+                f"SimMIM supports channels_last {type(backbone).__name__}s "
+                f"only. Received data_format={backbone.data_format!r}."
+            )
+        features = feature_map_tensor(backbone)
+        if features is None:
+            raise ValueError(
+                f"{type(backbone).__name__} has no 4-D feature map output."
+            )
+        if features is backbone.outputs[0]:
+            self.features = backbone
+        else:
+            self.features = keras.Model(
+                backbone.inputs, features, name=f"{backbone.name}_features"
+            )
+        input_shape = tuple(backbone.inputs[0].shape[1:])
+        self.image_shape = input_shape
+        self.num_channels = input_shape[-1]
+
+    @classmethod
+    def matches(cls, backbone):
+        return feature_map_tensor(backbone) is not None
+
+    def infer(self):
+        if self.image_shape is None or None in self.image_shape:
+            return  # validate() asks for image_shape.
+        height, width = self.image_shape[:2]
+        spec = self.features.compute_output_spec(
+            keras.KerasTensor((1,) + tuple(self.image_shape))
+        )
+        rows, cols = spec.shape[1], spec.shape[2]
+        stride = height // rows
+        if rows * stride != height or cols * stride != width:
+            raise ValueError(
+                f"Image size {(height, width)} is incompatible with "
+                f"{type(self.backbone).__name__}: its last feature map is "
+                f"{(rows, cols)}, not a whole-number downsampling. Use image "
+                "sides that are multiples of the network's output stride "
+                "(32 for ResNet-50)."
+            )
+        if self.stride is not None and self.stride != stride:
+            raise ValueError(
+                f"`encoder_stride`={self.stride} contradicts the backbone: "
+                f"its feature map has stride {stride} for images of size "
+                f"{(height, width)}. Leave `encoder_stride` as None."
+            )
+        self.stride = int(stride)
+        if self.patch_size is None:
+            self.patch_size = self.stride
+        self.patch_size = int(self.patch_size)
+
+    def embed(self, images):
+        return images
+
+    def encode(self, embeddings):
+        return self.features(embeddings)
+
+
+@register_adapter
+class ResNetAdapter(ConvNetAdapter):
+    """`ConvNetAdapter` for `keras_hub.models.ResNetBackbone` (and its
+    presets). Pass `image_shape` to `SimMIMModel` when the backbone accepts
+    any size (the keras-hub default)."""
+
+    backbone_types = (keras_hub.models.ResNetBackbone,)
+
+    @classmethod
+    def matches(cls, backbone):
+        return isinstance(backbone, cls.backbone_types)

@@ -1,0 +1,59 @@
+"""Adapter for `keras_hub.models.SwinTransformerBackbone`."""
+
+import keras_hub
+
+from keras_simmim.backbones.adapter import BackboneAdapter
+from keras_simmim.backbones.adapter import grid_to_tokens
+from keras_simmim.backbones.adapter import register_adapter
+from keras_simmim.backbones.adapter import tokens_to_grid
+from keras_simmim.backbones.vit import check_token_backbone
+
+
+@register_adapter
+class SwinAdapter(BackboneAdapter):
+    """Runs a keras-hub Swin Transformer with SimMIM's mask token.
+
+    The paper's headline backbone. As in SimMIM's `SwinTransformerForSimMIM`
+    and Hugging Face's `SwinForMaskedImageModeling`, the mask token replaces
+    patch embeddings after the patch convolution and its LayerNorm. The
+    stages (each halving the grid) and the final LayerNorm follow; the last
+    stage's tokens are reshaped to a feature map of output stride
+    `patch_size * 2 ** (num_stages - 1)` (32 for the usual 4 stages).
+
+    Image sides must be multiples of that stride: Swin pads odd grids before
+    patch merging, which would leave a feature map the head cannot map back
+    to the image.
+    """
+
+    backbone_types = (keras_hub.models.SwinTransformerBackbone,)
+
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        self.patch_size = check_token_backbone(backbone, backbone.patch_size)
+        self.image_shape = tuple(backbone.image_shape)
+        self.stride = self.patch_size * 2 ** (len(backbone.stages) - 1)
+        self.num_channels = int(self.image_shape[-1])
+
+    def embed(self, images):
+        embedding = self.backbone.patch_embedding
+        grid = embedding.proj(images)
+        if embedding.norm is not None:
+            grid = embedding.norm(grid)
+        return grid
+
+    def encode(self, embeddings):
+        height, width = self.image_shape[:2]
+        x = grid_to_tokens(embeddings)
+        x = self.backbone.get_layer("pos_drop")(x)
+        for stage in self.backbone.stages:
+            x = stage(x)
+        x = self.backbone.norm(x)
+        return tokens_to_grid(x, height // self.stride, width // self.stride)
+
+    def no_weight_decay_variables(self):
+        # The recipe's "relative_position_bias_table" exclusion.
+        return [
+            block.attn.relative_position_bias_table
+            for stage in self.backbone.stages
+            for block in stage.blocks
+        ]
