@@ -10,7 +10,7 @@ A directory written by `save_preset` holds:
 
 `load_preset` also accepts a plain keras-hub backbone preset (a fresh SimMIM
 model is built around the backbone) and a Hugging Face transformers
-directory (see `keras_simmim.presets.transformers_vit`).
+directory (see `keras_simmim.presets.transformers_checkpoints`).
 """
 
 import json
@@ -67,7 +67,7 @@ def load_preset(model_cls, preset, **kwargs):
         )
     config = _read_json(config_path)
     if "model_type" in config:
-        from keras_simmim.presets.transformers_vit import load_transformers
+        from keras_simmim.presets.transformers_checkpoints import load_transformers
 
         return load_transformers(model_cls, preset, config, **kwargs)
     backbone = keras_hub.models.Backbone.from_preset(preset)

@@ -5,7 +5,7 @@ import pytest
 from keras_simmim.layers import MaskToken
 from keras_simmim.layers import PixelShuffle
 from keras_simmim.layers import ReconstructionHead
-from keras_simmim.presets.transformers_vit import pytorch_to_channels_last_order
+from keras_simmim.presets.transformers_checkpoints import pytorch_to_channels_last_order
 from tests.conftest import to_numpy
 
 
