@@ -138,6 +138,11 @@ class BackboneAdapter:
     def encode(self, embeddings):
         raise NotImplementedError
 
+    def prepare_to_save(self):
+        """Hook run before the model's weights are written (`.keras`,
+        `save_weights`, presets): bring any derived backbone state up to
+        date. No-op by default."""
+
     def no_weight_decay_variables(self):
         """Backbone variables the SimMIM recipe keeps out of weight decay
         besides biases and norms (position embeddings, class tokens)."""

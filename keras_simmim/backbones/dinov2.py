@@ -1,6 +1,7 @@
 """Adapter for `keras_hub.models.DINOV2Backbone`."""
 
 import keras_hub
+import numpy as np
 from keras import ops
 
 from keras_simmim.backbones.adapter import BackboneAdapter
@@ -57,6 +58,38 @@ class DINOV2Adapter(BackboneAdapter):
         x, _ = self.backbone.encoder(x)
         x = self.backbone.layernorm(x)
         return tokens_to_grid(x[:, 1 + num_registers :, :], rows, cols)
+
+    def prepare_to_save(self):
+        """Writes trained position embeddings back to the saved weight.
+
+        keras-hub's DINOv2 trains `interpolated_position_embeddings` and
+        saves `position_embeddings`, syncing them only when the *signed* sum
+        of their difference exceeds epsilon (keras-hub 0.32), so a trained
+        model can silently save stale position embeddings. Sync whenever
+        they differ at all.
+        """
+        emb = self.embedding
+        source = emb.position_embedding_shape
+        target = emb.image_shape
+        current = emb._interpolate_position_embeddings(
+            emb.position_embeddings,
+            patch_size=emb.patch_size,
+            source_shape=source,
+            target_shape=target,
+            antialias=emb.antialias_in_interpolation,
+        )
+        trained = emb.interpolated_position_embeddings
+        if np.array_equal(ops.convert_to_numpy(current), ops.convert_to_numpy(trained)):
+            return
+        emb.position_embeddings.assign(
+            emb._interpolate_position_embeddings(
+                trained,
+                patch_size=emb.patch_size,
+                source_shape=target,
+                target_shape=source,
+                antialias=emb.antialias_in_interpolation,
+            )
+        )
 
     def no_weight_decay_variables(self):
         variables = [

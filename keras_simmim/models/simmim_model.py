@@ -331,6 +331,11 @@ class SimMIMModel(keras.Model):
         )
         return config
 
+    def save_own_variables(self, store):
+        # Runs before Keras saves the sublayers (the backbone).
+        self.adapter.prepare_to_save()
+        super().save_own_variables(store)
+
     @classmethod
     def from_config(cls, config):
         config = dict(config)
@@ -343,10 +348,13 @@ class SimMIMModel(keras.Model):
     def from_preset(cls, preset, **kwargs):
         """Loads a model from a local preset directory.
 
-        Accepts a directory written by `save_to_preset`, or one written by
-        Hugging Face transformers' `ViTForMaskedImageModeling.save_pretrained`
-        (config.json + safetensors): the backbone goes through keras-hub's
-        converter, the mask token and decoder are converted here.
+        Accepts a directory written by `save_to_preset`; a keras-hub
+        backbone preset (a fresh SimMIM head is built around it); or one
+        written by Hugging Face transformers' `save_pretrained` for
+        `ViTForMaskedImageModeling`, `DeiTForMaskedImageModeling` or
+        `SwinForMaskedImageModeling` (the layout of the released SimMIM Swin
+        checkpoints): the backbone goes through keras-hub's converter, the
+        mask token and decoder are converted here.
 
         Args:
             preset: path of the directory.
@@ -360,8 +368,8 @@ class SimMIMModel(keras.Model):
     def save_to_preset(self, preset_dir, overwrite=False):
         """Writes the model to a directory that `from_preset` loads.
 
-        The directory also holds a keras-hub preset of the backbone alone
-        (`config.json`, `model.weights.h5`), so
+        For a keras-hub backbone the directory also holds a keras-hub preset
+        of the backbone alone (`config.json`, `model.weights.h5`), so
         `keras_hub.models.Backbone.from_preset(preset_dir)` loads the
         pretrained backbone. An existing, non-empty directory is refused
         unless `overwrite=True`.

@@ -4,7 +4,9 @@ A directory written by `save_preset` holds:
 
 * `config.json`, `metadata.json`, `model.weights.h5`: a keras-hub preset of
   the backbone alone (written by keras-hub), so keras-hub loads the
-  pretrained backbone from the same directory;
+  pretrained backbone from the same directory; only for keras-hub backbones
+  (a `keras.applications` or custom backbone lives in `simmim.json` and
+  `simmim.weights.h5` only);
 * `simmim.json`: the `SimMIMModel` config and the library version;
 * `simmim.weights.h5`: the weights of the whole model.
 
@@ -98,7 +100,9 @@ def save_preset(model, preset_dir, overwrite=False):
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".simmim-preset-", dir=parent)
     try:
-        model.backbone.save_to_preset(staging)
+        model.adapter.prepare_to_save()
+        if isinstance(model.backbone, keras_hub.models.Backbone):
+            model.backbone.save_to_preset(staging)
         with open(os.path.join(staging, SIMMIM_CONFIG_FILE), "w") as f:
             json.dump(
                 {
