@@ -22,6 +22,51 @@ def _positive_int(text):
     return value
 
 
+def _vit(image_shape, patch_size):
+    import keras_hub
+
+    return keras_hub.models.ViTBackbone(
+        image_shape=image_shape,
+        patch_size=patch_size,
+        num_layers=4,
+        num_heads=4,
+        hidden_dim=128,
+        mlp_dim=256,
+    )
+
+
+def _swin(image_shape, patch_size):
+    import keras_hub
+
+    return keras_hub.models.SwinTransformerBackbone(
+        image_shape=image_shape,
+        patch_size=patch_size,
+        embed_dim=48,
+        depths=(2, 2),
+        num_heads=(3, 6),
+        window_size=4,
+        drop_path=0.0,  # the SimMIM recipe for Swin
+    )
+
+
+def _resnet(image_shape, patch_size):
+    import keras_hub
+
+    del patch_size  # a CNN has none; masks align with its stride
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[3],
+        stackwise_num_filters=[64, 128],
+        stackwise_num_blocks=[2, 2],
+        stackwise_num_strides=[1, 2],
+        block_type="basic_block",
+        image_shape=image_shape,
+    )
+
+
+DEMO_BACKBONES = {"vit": _vit, "swin": _swin, "resnet": _resnet}
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-simmim",
@@ -30,7 +75,16 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     pretrain = commands.add_parser(
         "pretrain",
-        help="Pretrain a small ViT with SimMIM on built-in synthetic scenes.",
+        help="Pretrain a small ViT, Swin or ResNet with SimMIM on built-in "
+        "synthetic scenes.",
+    )
+    pretrain.add_argument(
+        "--backbone",
+        choices=sorted(DEMO_BACKBONES),
+        default="vit",
+        help="Backbone family: vit (width 128, depth 4), swin (embed 48, "
+        "depths 2-2, stride 8) or resnet (keras-hub ResNet, 2 stages, "
+        "stride 8).",
     )
     pretrain.add_argument("--epochs", type=_positive_int, default=8)
     pretrain.add_argument("--image-size", type=_positive_int, default=32)
@@ -85,7 +139,6 @@ def _prepare_output(output, overwrite):
 
 def pretrain(args):
     import keras
-    import keras_hub
     import numpy as np
 
     from keras_simmim import SimMIMModel
@@ -100,16 +153,10 @@ def pretrain(args):
     )
     images = normalize(images)
     train, held_out = images[:-256], images[-256:]
-    backbone = keras_hub.models.ViTBackbone(
-        image_shape=(args.image_size, args.image_size, 3),
-        patch_size=args.patch_size,
-        num_layers=4,
-        num_heads=4,
-        hidden_dim=128,
-        mlp_dim=256,
-    )
+    image_shape = (args.image_size, args.image_size, 3)
     model = SimMIMModel(
-        backbone,
+        DEMO_BACKBONES[args.backbone](image_shape, args.patch_size),
+        image_shape=image_shape,
         mask_patch_size=args.mask_patch_size,
         mask_ratio=args.mask_ratio,
         seed=args.seed,
@@ -128,7 +175,9 @@ def pretrain(args):
     )
     print(
         f"keras-simmim pretrain: backend={keras.backend.backend()}, "
-        f"{len(train)} images of {args.image_size}px, {args.epochs} epochs, "
+        f"backbone={args.backbone} ({model.backbone.count_params():,} "
+        f"parameters, patch {model.patch_size}, stride "
+        f"{model.adapter.stride}), {len(train)} images of {args.image_size}px, {args.epochs} epochs, "
         f"output folder: {os.path.abspath(output)}"
     )
     start = time.time()
@@ -149,6 +198,7 @@ def pretrain(args):
         json.dump(
             {
                 "backend": keras.backend.backend(),
+                "backbone": args.backbone,
                 "train_seconds": round(seconds, 1),
                 "history": {
                     k: [float(v) for v in vs]

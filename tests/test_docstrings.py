@@ -11,6 +11,9 @@ MODULES = [
     "keras_simmim.layers.pixel_shuffle",
     "keras_simmim.layers.reconstruction_head",
     "keras_simmim.models.simmim_model",
+    "keras_simmim.backbones.adapter",
+    "keras_simmim.backbones.convnet",
+    "keras_simmim.backbones.swin",
     "keras_simmim.data.synthetic",
     "keras_simmim.data.normalization",
 ]

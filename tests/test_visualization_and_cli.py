@@ -60,6 +60,25 @@ def test_pretrain_command_writes_outputs(tmp_path):
         cli.main(["pretrain", "--epochs", "1", "--output", out])
 
 
+@pytest.mark.parametrize(
+    "backbone, backbone_cls",
+    [("swin", "SwinTransformerBackbone"), ("resnet", "ResNetBackbone")],
+)
+def test_pretrain_command_with_other_backbones(tmp_path, backbone, backbone_cls):
+    out = str(tmp_path / backbone)
+    cli.main([
+        "pretrain", "--backbone", backbone, "--epochs", "1",
+        "--num-images", "32", "--batch-size", "32", "--output", out,
+        "--backend", keras.backend.backend(),
+    ])
+    history = json.load(open(os.path.join(out, "history.json")))
+    assert history["backbone"] == backbone
+    assert np.isfinite(history["history"]["loss"][0])
+    model = SimMIMModel.from_preset(os.path.join(out, "preset"))
+    assert type(model.backbone).__name__ == backbone_cls
+    assert model.adapter.stride == 8
+
+
 def test_pretrain_command_rejects_bad_flags(tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["pretrain", "--epochs", "0"])

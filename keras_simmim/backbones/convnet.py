@@ -80,6 +80,24 @@ class ConvNetAdapter(BackboneAdapter):
     channels-last feature map, or whose last feature map is followed only by
     a classification head (pooling, flatten, dense, dropout, activation).
     It is the fallback: adapters for specific families take precedence.
+
+    Args:
+        backbone: the functional model.
+
+    Example: a CNN written in a few lines needs no adapter code.
+
+    >>> import keras
+    >>> from keras_simmim import SimMIMModel
+    >>> inputs = keras.Input((32, 32, 3))
+    >>> x = keras.layers.Conv2D(16, 3, strides=2, padding="same")(inputs)
+    >>> x = keras.layers.Conv2D(32, 3, strides=2, padding="same")(x)
+    >>> cnn = keras.Model(inputs, x)
+    >>> model = SimMIMModel(cnn, mask_patch_size=8)
+    >>> type(model.adapter).__name__, model.adapter.stride, model.mask_shape
+    ('ConvNetAdapter', 4, (8, 8))
+
+    `keras.applications.ResNet50(weights=None)` works the same way; its
+    classification head is left out and stays the user's.
     """
 
     overridable = ("patch_size",)

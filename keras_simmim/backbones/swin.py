@@ -23,6 +23,20 @@ class SwinAdapter(BackboneAdapter):
     Image sides must be multiples of that stride: Swin pads odd grids before
     patch merging, which would leave a feature map the head cannot map back
     to the image.
+
+    Args:
+        backbone: a `keras_hub.models.SwinTransformerBackbone`.
+
+    Example:
+
+    >>> import keras_hub
+    >>> from keras_simmim import SimMIMModel
+    >>> swin = keras_hub.models.SwinTransformerBackbone(
+    ...     image_shape=(32, 32, 3), embed_dim=16, depths=(2, 2),
+    ...     num_heads=(2, 4), window_size=4)
+    >>> model = SimMIMModel(swin, mask_patch_size=8)
+    >>> model.patch_size, model.adapter.stride, model.mask_shape
+    (4, 8, (8, 8))
     """
 
     backbone_types = (keras_hub.models.SwinTransformerBackbone,)
