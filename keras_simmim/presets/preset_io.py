@@ -8,7 +8,8 @@ A directory written by `save_preset` holds:
   (a `keras.applications` or custom backbone lives in `simmim.json` and
   `simmim.weights.h5` only);
 * `simmim.json`: the `SimMIMModel` config and the library version;
-* `simmim.weights.h5`: the weights of the whole model.
+* `simmim.weights.h5`: the weights of the whole model (no optimizer
+  state: use `model.save("x.keras")` to resume training).
 
 `load_preset` also accepts a plain keras-hub backbone preset (a fresh SimMIM
 model is built around the backbone) and a Hugging Face transformers
@@ -24,6 +25,13 @@ import keras
 import keras_hub
 
 from keras_simmim.version import __version__
+
+# A preset holds the model, not a training run: `model.save_weights` would
+# also write the optimizer's slots (twice the model's size for AdamW) and
+# loading them into a fresh model's unbuilt optimizer warns. Keras's weights
+# writer takes objects to skip; `model.save("x.keras")` keeps the optimizer
+# for resuming.
+from keras.src.saving import saving_lib  # noqa: E402
 
 SIMMIM_CONFIG_FILE = "simmim.json"
 SIMMIM_WEIGHTS_FILE = "simmim.weights.h5"
@@ -58,7 +66,11 @@ def load_preset(model_cls, preset, **kwargs):
         config = dict(saved["config"]["config"])
         config.update(kwargs)
         model = model_cls.from_config(config)
-        model.load_weights(os.path.join(preset, SIMMIM_WEIGHTS_FILE))
+        saving_lib.load_weights_only(
+            model,
+            os.path.join(preset, SIMMIM_WEIGHTS_FILE),
+            objects_to_skip=[model.optimizer] if model.optimizer else None,
+        )
         return model
     config_path = os.path.join(preset, CONFIG_FILE)
     if not os.path.exists(config_path):
@@ -113,7 +125,11 @@ def save_preset(model, preset_dir, overwrite=False):
                 f,
                 indent=2,
             )
-        model.save_weights(os.path.join(staging, SIMMIM_WEIGHTS_FILE))
+        saving_lib.save_weights_only(
+            model,
+            os.path.join(staging, SIMMIM_WEIGHTS_FILE),
+            objects_to_skip=[model.optimizer] if model.optimizer else None,
+        )
         os.makedirs(preset_dir, exist_ok=True)
         for name in os.listdir(staging):
             os.replace(

@@ -115,7 +115,7 @@ def test_pretrain_round_trip_and_downstream(family, images, tmp_path):
     assert any(changed)  # fine-tuning updated the SimMIM-trained weights
 
 
-@pytest.mark.parametrize("family", ["vit", "swin", "resnet"])
+@pytest.mark.parametrize("family", ["vit", "deit", "swin", "resnet"])
 def test_non_square_images(family, images):
     backbone, overrides = tiny_backbone(family, image_shape=(32, 64, 3))
     model = SimMIMModel(backbone, mask_patch_size=16, seed=0, **overrides)
