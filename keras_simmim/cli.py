@@ -1,14 +1,23 @@
 """The `keras-simmim` command.
 
 `keras-simmim pretrain` with no arguments pretrains a small ViT with SimMIM on
-the built-in synthetic scenes and writes, into a new output folder, the model
+the built-in synthetic scenes and writes, into its output folder, the model
 (`model.keras`), a preset directory (`preset/`), a reconstruction grid
-(`reconstructions.png`) and the loss history (`history.json`).
+(`reconstructions.png`), the loss history (`history.json`) and, after every
+epoch, an atomically written checkpoint (`checkpoints/`).
+
+Killed at any point (SIGKILL included), the same command resumes from the
+last complete epoch with the optimizer state, the learning-rate schedule's
+position, the masking random state and the data order restored, and ends
+with the weights an uninterrupted run would have. The default output folder
+is named after the run's settings, so "the same command" finds it.
 """
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -124,35 +133,84 @@ def _ensure_backend(backend):
     os.execve(sys.executable, argv, env)
 
 
-def _prepare_output(output, overwrite):
+# Settings that define a run: resuming needs the same ones.
+RUN_SETTINGS = (
+    "backbone", "epochs", "image_size", "batch_size", "num_images",
+    "patch_size", "mask_patch_size", "mask_ratio", "learning_rate", "seed",
+)
+
+
+def _fingerprint(args):
+    return {name: getattr(args, name) for name in RUN_SETTINGS}
+
+
+def _default_output(fingerprint):
+    digest = hashlib.sha1(
+        json.dumps(fingerprint, sort_keys=True).encode()
+    ).hexdigest()[:8]
+    return os.path.join(
+        "simmim_runs", f"pretrain-{fingerprint['backbone']}-{digest}"
+    )
+
+
+def _prepare_output(output, overwrite, fingerprint):
+    """Returns `(output, checkpoint_dir, resume)`.
+
+    `resume` is `(model_path, state)` when `output` holds checkpoints of a
+    run with the same settings. A non-empty folder that is not such a run is
+    refused unless `overwrite`, which starts the run afresh.
+    """
+    from keras_simmim.training import latest_checkpoint
+
     if output is None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        output = os.path.join("simmim_runs", f"pretrain-{stamp}")
+        output = _default_output(fingerprint)
+    checkpoints = os.path.join(output, "checkpoints")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise SystemExit(f"keras-simmim: --output {output!r} is a file.")
+    if overwrite and os.path.isdir(checkpoints):
+        shutil.rmtree(checkpoints)
+    try:
+        resume = latest_checkpoint(checkpoints)
+    except ValueError as error:
+        raise SystemExit(f"keras-simmim: {error}") from None
+    if resume is not None:
+        saved = resume[1].get("fingerprint") or {}
+        changed = sorted(
+            name for name in RUN_SETTINGS if saved.get(name) != fingerprint[name]
+        )
+        if changed:
+            details = ", ".join(
+                f"--{n.replace('_', '-')} {saved.get(n)} -> {fingerprint[n]}"
+                for n in changed
+            )
+            raise SystemExit(
+                f"keras-simmim: {output!r} holds a run with other settings "
+                f"({details}). Rerun with its settings to resume it, pass "
+                "--overwrite to start afresh, or choose another --output."
+            )
+        return output, checkpoints, resume
     if os.path.isdir(output) and os.listdir(output) and not overwrite:
         raise SystemExit(
             f"keras-simmim: output folder {output!r} is not empty; pass "
             "--overwrite to replace its files or choose another --output."
         )
     os.makedirs(output, exist_ok=True)
-    return output
+    return output, checkpoints, None
 
 
-def pretrain(args):
+def _write_json_atomically(path, payload):
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(partial, path)
+
+
+def _build_model(args):
     import keras
     import numpy as np
 
     from keras_simmim import SimMIMModel
-    from keras_simmim.data import normalize
-    from keras_simmim.data import synthetic_scenes
-    from keras_simmim.visualization import save_reconstruction_grid
 
-    output = _prepare_output(args.output, args.overwrite)
-    keras.utils.set_random_seed(args.seed)
-    images, _ = synthetic_scenes(
-        args.num_images + 256, image_size=args.image_size, seed=args.seed
-    )
-    images = normalize(images)
-    train, held_out = images[:-256], images[-256:]
     image_shape = (args.image_size, args.image_size, 3)
     model = SimMIMModel(
         DEMO_BACKBONES[args.backbone](image_shape, args.patch_size),
@@ -161,7 +219,7 @@ def pretrain(args):
         mask_ratio=args.mask_ratio,
         seed=args.seed,
     )
-    steps = args.epochs * int(np.ceil(len(train) / args.batch_size))
+    steps = args.epochs * int(np.ceil(args.num_images / args.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0,
         warmup_target=args.learning_rate,
@@ -173,41 +231,98 @@ def pretrain(args):
             schedule, weight_decay=0.05, global_clipnorm=5.0
         )
     )
+    return model
+
+
+def pretrain(args):
+    import keras
+
+    from keras_simmim.data import normalize
+    from keras_simmim.data import synthetic_scenes
+    from keras_simmim.presets.preset_io import save_preset
+    from keras_simmim.training import epoch_permutation
+    from keras_simmim.training import ResumableCheckpoint
+    from keras_simmim.training import save_model_atomically
+    from keras_simmim.visualization import save_reconstruction_grid
+
+    fingerprint = _fingerprint(args)
+    output, checkpoints, resume = _prepare_output(
+        args.output, args.overwrite, fingerprint
+    )
+    history_path = os.path.join(output, "history.json")
+    if resume and resume[1]["epoch"] >= args.epochs:
+        if os.path.exists(history_path):
+            print(f"keras-simmim: the run in {output!r} is already complete.")
+            print(f"Output folder: {os.path.abspath(output)}")
+            return output
+    keras.utils.set_random_seed(args.seed)
+    images, _ = synthetic_scenes(
+        args.num_images + 256, image_size=args.image_size, seed=args.seed
+    )
+    images = normalize(images)
+    train, held_out = images[:-256], images[-256:]
+    if resume is None:
+        model, initial_epoch, previous = _build_model(args), 0, {}
+    else:
+        try:
+            model = keras.saving.load_model(resume[0])
+        except Exception as error:  # any unreadable file: say which one
+            raise SystemExit(
+                f"keras-simmim: checkpoint {resume[0]!r} is unreadable "
+                f"({type(error).__name__}: {error}). Delete its directory "
+                "to resume from the one before, or pass --overwrite."
+            ) from None
+        initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
+        print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
     print(
         f"keras-simmim pretrain: backend={keras.backend.backend()}, "
         f"backbone={args.backbone} ({model.backbone.count_params():,} "
         f"parameters, patch {model.patch_size}, stride "
-        f"{model.adapter.stride}), {len(train)} images of {args.image_size}px, {args.epochs} epochs, "
+        f"{model.adapter.stride}), {len(train)} images of "
+        f"{args.image_size}px, {args.epochs} epochs, "
         f"output folder: {os.path.abspath(output)}"
     )
+    checkpoint = ResumableCheckpoint(checkpoints, fingerprint, previous)
     start = time.time()
-    history = model.fit(
-        train,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        validation_data=(held_out,),
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    # One fit() per epoch, in an order fixed by (seed, epoch): a resumed run
+    # then sees the batches an uninterrupted run sees.
+    for epoch in range(initial_epoch, args.epochs):
+        order = epoch_permutation(len(train), args.seed, epoch)
+        if checkpoint.stopped_on_nan:
+            break
+        model.fit(
+            train[order],
+            batch_size=args.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            validation_data=(held_out,),
+            callbacks=[checkpoint],
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     seconds = time.time() - start
-    model.save(os.path.join(output, "model.keras"))
-    model.save_to_preset(os.path.join(output, "preset"), overwrite=True)
+    if checkpoint.stopped_on_nan:
+        raise SystemExit(
+            "keras-simmim: the loss became NaN/inf; training stopped. The "
+            f"last good checkpoint is in {checkpoints!r}; rerun with a lower "
+            "--learning-rate and --overwrite."
+        )
+    save_model_atomically(model, os.path.join(output, "model.keras"))
+    save_preset(model, os.path.join(output, "preset"), overwrite=True)
     grid = save_reconstruction_grid(
         os.path.join(output, "reconstructions.png"), model, held_out[:8]
     )
-    with open(os.path.join(output, "history.json"), "w") as f:
-        json.dump(
-            {
-                "backend": keras.backend.backend(),
-                "backbone": args.backbone,
-                "train_seconds": round(seconds, 1),
-                "history": {
-                    k: [float(v) for v in vs]
-                    for k, vs in history.history.items()
-                },
-            },
-            f,
-            indent=2,
-        )
+    _write_json_atomically(
+        history_path,
+        {
+            "backend": keras.backend.backend(),
+            "backbone": args.backbone,
+            "settings": fingerprint,
+            "resumed_from_epoch": initial_epoch,
+            "train_seconds_this_process": round(seconds, 1),
+            "history": checkpoint.history,
+        },
+    )
     print(f"Wrote {output}/model.keras, {output}/preset/, {grid}")
     print(f"Output folder: {os.path.abspath(output)}")
     return output

@@ -14,6 +14,8 @@ MODULES = [
     "keras_simmim.backbones.adapter",
     "keras_simmim.backbones.convnet",
     "keras_simmim.backbones.swin",
+    "keras_simmim.training.checkpoints",
+    "keras_simmim.training.epoch_data",
     "keras_simmim.data.synthetic",
     "keras_simmim.data.normalization",
 ]

@@ -47,17 +47,26 @@ def test_pretrain_command_writes_outputs(tmp_path):
         "--backend", keras.backend.backend(),
     ])
     assert sorted(os.listdir(out)) == [
-        "history.json", "model.keras", "preset", "reconstructions.png",
+        "checkpoints", "history.json", "model.keras", "preset",
+        "reconstructions.png",
     ]
+    assert os.listdir(os.path.join(out, "checkpoints")) == ["epoch-0002"]
     history = json.load(open(os.path.join(out, "history.json")))
     assert len(history["history"]["loss"]) == 2
     assert history["backend"] == keras.backend.backend()
     model = keras.saving.load_model(os.path.join(out, "model.keras"))
     assert isinstance(model, SimMIMModel)
     SimMIMModel.from_preset(os.path.join(out, "preset"))
-    # An existing output folder is never silently overwritten.
-    with pytest.raises(SystemExit, match="not empty"):
+    # An existing output folder is never silently overwritten: another
+    # run's settings are refused, and so is a folder of other files.
+    with pytest.raises(SystemExit, match="--epochs 2 -> 1"):
         cli.main(["pretrain", "--epochs", "1", "--output", out])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit, match="not empty"):
+        cli.main(["pretrain", "--epochs", "1", "--output", str(other)])
+    assert (other / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ from keras import ops
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
 
+SEED_STATE_KEY = "seed_generator_state"
+
 
 def upsample_mask(mask, factor):
     """Repeats a `(batch, h, w)` mask to `(batch, h * factor, w * factor)`."""
@@ -156,6 +158,20 @@ class RandomPatchMasking(keras.layers.Layer):
         return keras.KerasTensor(
             self.compute_output_shape(images.shape), dtype="bool"
         )
+
+    # The random state is a variable of the SeedGenerator, which Keras does
+    # not save with the layer; saving it makes a resumed run draw the masks
+    # an uninterrupted run would have drawn.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        for index, variable in enumerate(own):
+            variable.assign(store[str(index)])
+        if SEED_STATE_KEY in store:  # files written by 0.1.0 lack it
+            self.seed_generator.state.assign(store[SEED_STATE_KEY])
 
     def get_config(self):
         config = super().get_config()
