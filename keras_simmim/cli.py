@@ -240,8 +240,8 @@ def pretrain(args):
     from keras_simmim.data import normalize
     from keras_simmim.data import synthetic_scenes
     from keras_simmim.presets.preset_io import save_preset
-    from keras_simmim.training import epoch_permutation
     from keras_simmim.training import ResumableCheckpoint
+    from keras_simmim.training import epoch_permutation
     from keras_simmim.training import save_model_atomically
     from keras_simmim.visualization import save_reconstruction_grid
 
@@ -287,9 +287,9 @@ def pretrain(args):
     # One fit() per epoch, in an order fixed by (seed, epoch): a resumed run
     # then sees the batches an uninterrupted run sees.
     for epoch in range(initial_epoch, args.epochs):
-        order = epoch_permutation(len(train), args.seed, epoch)
         if checkpoint.stopped_on_nan:
             break
+        order = epoch_permutation(len(train), args.seed, epoch)
         model.fit(
             train[order],
             batch_size=args.batch_size,
