@@ -16,6 +16,7 @@ MODULES = [
     "keras_simmim.backbones.swin",
     "keras_simmim.training.checkpoints",
     "keras_simmim.training.epoch_data",
+    "keras_simmim.training.input_check",
     "keras_simmim.data.synthetic",
     "keras_simmim.data.normalization",
 ]

@@ -13,6 +13,8 @@ from keras_simmim.models.simmim_loss import LOSSES
 from keras_simmim.models.simmim_loss import local_normalized_target
 from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
+from keras_simmim.training.input_check import METRIC_NAME
+from keras_simmim.training.input_check import NonFiniteInputCheck
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -62,6 +64,9 @@ class SimMIMModel(keras.Model):
             map, which the head upsamples by. None takes it from the
             backbone (patch size for ViT/DeiT/DINOv2, `4 * 2**(stages-1)`
             for Swin, measured for CNNs); a different value is an error.
+        check_inputs: bool. Count NaN/inf values in each training batch
+            (the `nonfinite_inputs` metric) and stop `fit` with a
+            `ValueError` naming the first batch that has any.
         **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
 
     Inputs:
@@ -101,10 +106,16 @@ class SimMIMModel(keras.Model):
         image_shape=None,
         model_patch_size=None,
         encoder_stride=None,
+        check_inputs=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_choice("loss", loss, LOSSES)
+        if not isinstance(check_inputs, bool):
+            raise TypeError(
+                "`check_inputs` must be a bool. Received: "
+                f"check_inputs={check_inputs!r}."
+            )
         if not isinstance(norm_target, bool):
             raise TypeError(
                 "`norm_target` must be a bool. Received: "
@@ -134,6 +145,9 @@ class SimMIMModel(keras.Model):
         self.norm_target = norm_target
         self.norm_target_window = norm_target_window
         self.seed = seed
+        self.check_inputs = check_inputs
+        if check_inputs:
+            self.nonfinite_inputs = keras.metrics.Sum(name=METRIC_NAME)
 
         self.image_shape = self.adapter.image_shape
         self.patch_size = self.adapter.patch_size
@@ -245,6 +259,11 @@ class SimMIMModel(keras.Model):
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         images, _ = self._unpack(x)
+        if self.check_inputs:
+            finite = ops.isfinite(ops.cast(images, "float32"))
+            self.nonfinite_inputs.update_state(
+                ops.sum(ops.cast(ops.logical_not(finite), "float32"))
+            )
         loss = masked_reconstruction_loss(
             self.reconstruction_target(images),
             y_pred["reconstruction"],
@@ -265,6 +284,15 @@ class SimMIMModel(keras.Model):
         picked = [v for v in self.trainable_variables if len(v.shape) <= 1]
         picked += self.adapter.no_weight_decay_variables()
         return picked
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`; with `check_inputs=True` it adds a
+        `NonFiniteInputCheck` callback (unless one is given)."""
+        if self.check_inputs:
+            callbacks = list(callbacks or [])
+            if not any(isinstance(c, NonFiniteInputCheck) for c in callbacks):
+                callbacks.append(NonFiniteInputCheck())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     def compile(
         self, optimizer="auto", exclude_no_decay_variables=True, **kwargs
@@ -327,6 +355,7 @@ class SimMIMModel(keras.Model):
                 "norm_target_window": self.norm_target_window,
                 "seed": self.seed,
                 **self._overrides,
+                "check_inputs": self.check_inputs,
             }
         )
         return config
