@@ -3,19 +3,17 @@
 import keras_hub
 from keras import ops
 
-from keras_simmim.backbones.adapter import BackboneAdapter
-from keras_simmim.backbones.adapter import find_layer
 from keras_simmim.backbones.adapter import grid_to_tokens
 from keras_simmim.backbones.adapter import register_adapter
 from keras_simmim.backbones.adapter import tokens_to_grid
-from keras_simmim.backbones.vit import check_token_backbone
+from keras_simmim.backbones.vit import PatchTokenAdapter
 
 # DeiT prepends a class token and a distillation token.
 NUM_PREFIX_TOKENS = 2
 
 
 @register_adapter
-class DeiTAdapter(BackboneAdapter):
+class DeiTAdapter(PatchTokenAdapter):
     """Runs a keras-hub DeiT with SimMIM's mask token.
 
     As Hugging Face's `DeiTForMaskedImageModeling`: the mask token replaces
@@ -26,18 +24,8 @@ class DeiTAdapter(BackboneAdapter):
     """
 
     backbone_types = (keras_hub.models.DeiTBackbone,)
-
-    def __init__(self, backbone):
-        super().__init__(backbone)
-        self.patch_size = check_token_backbone(backbone, backbone.patch_size)
-        self.embedding = find_layer(backbone, "DeiTEmbeddings")
-        self.encoder = find_layer(backbone, "DeiTEncoder")
-        self.image_shape = tuple(backbone.image_shape)
-        self.stride = self.patch_size
-        self.num_channels = int(self.image_shape[-1])
-
-    def embed(self, images):
-        return self.embedding.patch_embedding(images)
+    embedding_type = "DeiTEmbeddings"
+    encoder_type = "DeiTEncoder"
 
     def encode(self, embeddings):
         _, rows, cols, _ = embeddings.shape

@@ -28,8 +28,31 @@ def check_token_backbone(backbone, patch_size):
     return int(patch_size)
 
 
+class PatchTokenAdapter(BackboneAdapter):
+    """Shared base of plain-ViT families (one patch convolution, then
+    tokens): finds the embedding and encoder layers by type name, takes the
+    square patch, and embeds with the patch convolution. Subclasses set the
+    two type names and write `encode`.
+    """
+
+    embedding_type = None
+    encoder_type = None
+
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        self.patch_size = check_token_backbone(backbone, backbone.patch_size)
+        self.embedding = find_layer(backbone, self.embedding_type)
+        self.encoder = find_layer(backbone, self.encoder_type)
+        self.image_shape = tuple(backbone.image_shape)
+        self.stride = self.patch_size
+        self.num_channels = int(self.image_shape[-1])
+
+    def embed(self, images):
+        return self.embedding.patch_embedding(images)
+
+
 @register_adapter
-class ViTAdapter(BackboneAdapter):
+class ViTAdapter(PatchTokenAdapter):
     """Runs a keras-hub ViT with SimMIM's mask token.
 
     The mask token is blended into the patch embeddings right after the patch
@@ -40,18 +63,8 @@ class ViTAdapter(BackboneAdapter):
     """
 
     backbone_types = (keras_hub.models.ViTBackbone,)
-
-    def __init__(self, backbone):
-        super().__init__(backbone)
-        self.patch_size = check_token_backbone(backbone, backbone.patch_size)
-        self.embedding = find_layer(backbone, "ViTPatchingAndEmbedding")
-        self.encoder = find_layer(backbone, "ViTEncoder")
-        self.image_shape = tuple(backbone.image_shape)
-        self.stride = self.patch_size
-        self.num_channels = int(self.image_shape[-1])
-
-    def embed(self, images):
-        return self.embedding.patch_embedding(images)
+    embedding_type = "ViTPatchingAndEmbedding"
+    encoder_type = "ViTEncoder"
 
     def encode(self, embeddings):
         _, rows, cols, _ = embeddings.shape
