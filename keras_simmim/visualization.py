@@ -88,3 +88,82 @@ def save_reconstruction_grid(
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     picture.save(path)
     return path
+
+
+def fixed_mask(model, num_images, seed=0):
+    """A reproducible SimMIM mask `(num_images, *model.mask_shape)` drawn
+    with numpy, so previews never advance the model's own mask stream."""
+    rows = model.image_shape[0] // model.mask_patch_size
+    cols = model.image_shape[1] // model.mask_patch_size
+    count = int(np.ceil(rows * cols * model.mask_ratio))
+    rng = np.random.default_rng(seed)
+    blocks = np.zeros((num_images, rows * cols), bool)
+    for row in blocks:
+        row[rng.choice(rows * cols, count, replace=False)] = True
+    factor = model.mask_patch_size // model.patch_size
+    blocks = blocks.reshape(num_images, rows, cols)
+    return blocks.repeat(factor, 1).repeat(factor, 2)
+
+
+class ReconstructionPreview(keras.callbacks.Callback):
+    """Writes original / masked / reconstruction grids during `fit()`.
+
+    Every `every` epochs it runs the model on the same images with the same
+    mask (drawn once with numpy, so the model's random mask stream and
+    training are untouched) and saves `epoch-NNNN.png` in `directory`: a
+    picture of how reconstructions sharpen as training goes.
+
+    Args:
+        images: normalised images `(n, H, W, C)`, e.g. 8 held-out ones.
+        directory: output folder (created if needed).
+        every: int, write every this many epochs (and after the last).
+        seed: int, seed of the fixed mask.
+        mean, std: the normalisation of `images`.
+        scale: int, nearest-neighbour upscaling of the picture.
+
+    Example:
+
+    >>> import keras_hub, numpy as np, tempfile, os
+    >>> import keras_simmim
+    >>> vit = keras_hub.models.ViTBackbone(image_shape=(32, 32, 3),
+    ...     patch_size=4, num_layers=2, num_heads=2, hidden_dim=32,
+    ...     mlp_dim=64)
+    >>> model = keras_simmim.SimMIMModel(vit, mask_patch_size=8)
+    >>> images = np.random.default_rng(0).normal(size=(4, 32, 32, 3))
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = model.fit(images, epochs=2, verbose=0,
+    ...     callbacks=[ReconstructionPreview(images[:2], folder)])
+    >>> sorted(os.listdir(folder))
+    ['epoch-0001.png', 'epoch-0002.png']
+    """
+
+    def __init__(self, images, directory, every=1, seed=0,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=4):
+        super().__init__()
+        self.images = np.asarray(keras.ops.convert_to_numpy(images), "float32")
+        if self.images.ndim != 4:
+            raise ValueError(
+                "`images` must be a batch (n, H, W, C). Received shape "
+                f"{self.images.shape}."
+            )
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` must be an int >= 1. Received: {every!r}.")
+        self.directory = os.fspath(directory)
+        self.every = every
+        self.seed = seed
+        self.mean, self.std, self.scale = mean, std, scale
+        self._mask = None
+        self.written = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every and epoch + 1 != last:
+            return
+        if self._mask is None:
+            self._mask = fixed_mask(self.model, len(self.images), self.seed)
+        path = os.path.join(self.directory, f"epoch-{epoch + 1:04d}.png")
+        save_reconstruction_grid(
+            path, self.model, self.images, mask=self._mask, mean=self.mean,
+            std=self.std, scale=self.scale,
+        )
+        self.written.append(path)

@@ -19,6 +19,17 @@ MODULES = [
     "keras_simmim.training.input_check",
     "keras_simmim.data.synthetic",
     "keras_simmim.data.normalization",
+    "keras_simmim.data.digits",
+    "keras_simmim.data.builtin",
+    "keras_simmim.data.subsets",
+    "keras_simmim.data.augmentation",
+    "keras_simmim.data.loaders",
+    "keras_simmim.downstream.classifier",
+    "keras_simmim.downstream.layer_decay",
+    "keras_simmim.downstream.knn",
+    "keras_simmim.downstream.probe",
+    "keras_simmim.downstream.inpainting",
+    "keras_simmim.visualization",
 ]
 
 

@@ -39,6 +39,37 @@ def test_save_grid_writes_png(images, tmp_path):
         assert picture.size == (4 * 34 * 4, 3 * 34 * 4)
 
 
+def test_preview_callback_uses_a_fixed_mask_and_leaves_training_alone(
+    images, tmp_path
+):
+    from keras_simmim.visualization import ReconstructionPreview
+    from keras_simmim.visualization import fixed_mask
+
+    def train(callbacks):
+        keras.utils.set_random_seed(0)
+        model = SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0)
+        model.fit(images[:8], epochs=3, batch_size=4, verbose=0,
+                  callbacks=callbacks)
+        return model
+
+    preview = ReconstructionPreview(images[:2], tmp_path / "p", every=2)
+    with_preview = train([preview])
+    # Epoch 2 (every=2) and epoch 3 (the last).
+    assert sorted(os.listdir(tmp_path / "p")) == [
+        "epoch-0002.png", "epoch-0003.png"]
+    without = train([])
+    for a, b in zip(with_preview.weights, without.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a),
+                                      keras.ops.convert_to_numpy(b))
+    mask = fixed_mask(with_preview, 2, seed=0)
+    assert mask.shape == (2, 8, 8)
+    np.testing.assert_array_equal(mask, fixed_mask(with_preview, 2, seed=0))
+    # 60% of the 16 blocks of 8 px, each 2x2 patches of 4 px.
+    assert mask.reshape(2, -1).sum(axis=1).tolist() == [40, 40]
+    with pytest.raises(ValueError, match="every"):
+        ReconstructionPreview(images[:2], tmp_path, every=0)
+
+
 def test_pretrain_command_writes_outputs(tmp_path):
     out = str(tmp_path / "run")
     cli.main([
@@ -47,9 +78,11 @@ def test_pretrain_command_writes_outputs(tmp_path):
         "--backend", keras.backend.backend(),
     ])
     assert sorted(os.listdir(out)) == [
-        "checkpoints", "history.json", "model.keras", "preset",
+        "checkpoints", "history.json", "model.keras", "preset", "previews",
         "reconstructions.png",
     ]
+    assert sorted(os.listdir(os.path.join(out, "previews"))) == [
+        "epoch-0001.png", "epoch-0002.png"]
     assert os.listdir(os.path.join(out, "checkpoints")) == ["epoch-0002"]
     history = json.load(open(os.path.join(out, "history.json")))
     assert len(history["history"]["loss"]) == 2

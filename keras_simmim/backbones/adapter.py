@@ -48,7 +48,10 @@ def grid_to_tokens(grid):
 
 def tokens_to_grid(tokens, rows, cols):
     """`(batch, rows * cols, dim)` -> `(batch, rows, cols, dim)`."""
-    return ops.reshape(tokens, (ops.shape(tokens)[0], rows, cols, -1))
+    dim = tokens.shape[-1]
+    return ops.reshape(
+        tokens, (ops.shape(tokens)[0], rows, cols, -1 if dim is None else dim)
+    )
 
 
 def _as_shape(value):
@@ -137,6 +140,29 @@ class BackboneAdapter:
 
     def encode(self, embeddings):
         raise NotImplementedError
+
+    # Optional hooks for downstream use (`keras_simmim.downstream`).
+    num_blocks = None
+
+    def features_at(self, embeddings, depth):
+        """Feature grid after the first `depth` blocks (no final norm).
+
+        Used by linear probes of intermediate layers. Adapters that cannot
+        stop early leave it unimplemented: only the final features
+        (`encode`) are then available.
+        """
+        raise ValueError(
+            f"{type(self).__name__} exposes only the backbone's final "
+            "features; intermediate layers (feature_layer) are supported "
+            "for the ViT family."
+        )
+
+    def layer_groups(self):
+        """Variables grouped by depth, input first, for layer-wise
+        learning-rate decay: `[embedding variables, block 1, block 2, ...]`.
+        Variables in no group (final norm, heads) get the full rate.
+        None when the adapter does not define depth."""
+        return None
 
     def prepare_to_save(self):
         """Hook run before the model's weights are written (`.keras`,

@@ -66,8 +66,11 @@ class ViTAdapter(PatchTokenAdapter):
     embedding_type = "ViTPatchingAndEmbedding"
     encoder_type = "ViTEncoder"
 
-    def encode(self, embeddings):
-        _, rows, cols, _ = embeddings.shape
+    @property
+    def num_blocks(self):
+        return self.encoder.num_layers
+
+    def _tokens(self, embeddings):
         x = grid_to_tokens(embeddings)
         if self.embedding.use_class_token:
             token = ops.cast(self.embedding.class_token, x.dtype)
@@ -76,10 +79,29 @@ class ViTAdapter(PatchTokenAdapter):
         positions = self.embedding.position_embedding(
             self.embedding.position_ids
         )
-        x = self.encoder(ops.add(x, ops.cast(positions, x.dtype)))
+        return ops.add(x, ops.cast(positions, x.dtype))
+
+    def _to_grid(self, x, rows, cols):
         if self.embedding.use_class_token:
             x = x[:, 1:, :]
         return tokens_to_grid(x, rows, cols)
+
+    def encode(self, embeddings):
+        _, rows, cols, _ = embeddings.shape
+        x = self.encoder(self._tokens(embeddings))
+        return self._to_grid(x, rows, cols)
+
+    def features_at(self, embeddings, depth):
+        _, rows, cols, _ = embeddings.shape
+        x = self.encoder.dropout(self._tokens(embeddings))
+        for block in self.encoder.encoder_layers[:depth]:
+            x = block(x)
+        return self._to_grid(x, rows, cols)
+
+    def layer_groups(self):
+        return [list(self.embedding.weights)] + [
+            list(block.weights) for block in self.encoder.encoder_layers
+        ]
 
     def no_weight_decay_variables(self):
         variables = [self.embedding.position_embedding.embeddings]

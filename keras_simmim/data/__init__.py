@@ -1,17 +1,35 @@
-"""Data: built-in datasets and pixel normalisation."""
+"""Data: loaders, SimMIM's augmentation, built-in datasets, normalisation."""
 
+from keras_simmim.data.augmentation import ImagePreprocessor
+from keras_simmim.data.builtin import BUILTIN_DATASETS
+from keras_simmim.data.builtin import load_builtin
+from keras_simmim.data.digits import load_digits
+from keras_simmim.data.loaders import from_arrays
+from keras_simmim.data.loaders import from_folder
+from keras_simmim.data.loaders import from_tfds
+from keras_simmim.data.loaders import list_image_files
 from keras_simmim.data.normalization import IMAGENET_MEAN
 from keras_simmim.data.normalization import IMAGENET_STD
 from keras_simmim.data.normalization import denormalize
 from keras_simmim.data.normalization import normalize
+from keras_simmim.data.subsets import stratified_subset
 from keras_simmim.data.synthetic import SHAPE_NAMES
 from keras_simmim.data.synthetic import synthetic_scenes
 
 __all__ = [
+    "BUILTIN_DATASETS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "ImagePreprocessor",
     "SHAPE_NAMES",
     "denormalize",
+    "from_arrays",
+    "from_folder",
+    "from_tfds",
+    "list_image_files",
+    "load_builtin",
+    "load_digits",
     "normalize",
+    "stratified_subset",
     "synthetic_scenes",
 ]

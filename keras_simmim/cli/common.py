@@ -1,0 +1,160 @@
+"""Shared pieces of the `keras-simmim` subcommands: run folders, resuming,
+backends, reports."""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text}")
+    return value
+
+
+def fraction(text):
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text}")
+    return value
+
+
+def add_backend_flag(parser):
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default=None,
+        help="Keras backend (default: $KERAS_BACKEND or tensorflow).",
+    )
+
+
+def add_output_flags(parser, what):
+    parser.add_argument(
+        "--output", default=None,
+        help=f"Output folder (default: simmim_runs/{what}-<backbone>-<hash "
+        "of the settings>, so the same command finds and resumes it). A "
+        "non-empty folder of another run is refused unless --overwrite.",
+    )
+    parser.add_argument("--overwrite", action="store_true")
+
+
+def ensure_backend(backend, argv):
+    """Re-executes the command under `backend` if Keras runs another one.
+
+    Only when called as a command (`argv is None`); in-process callers get
+    an error instead, since a process cannot switch backends.
+    """
+    if backend is None:
+        return
+    import keras
+
+    if keras.backend.backend() == backend:
+        return
+    if argv is not None:
+        raise SystemExit(
+            f"keras-simmim: --backend {backend} needs a new process; run the "
+            "keras-simmim command instead."
+        )
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    command = [sys.executable, "-m", "keras_simmim.cli"] + sys.argv[1:]
+    os.execve(sys.executable, command, env)
+
+
+def fingerprint(args, names):
+    return {name: getattr(args, name) for name in names}
+
+
+def default_output(command, settings):
+    digest = hashlib.sha1(
+        json.dumps(settings, sort_keys=True).encode()
+    ).hexdigest()[:8]
+    tag = settings.get("backbone") or "model"
+    return os.path.join("simmim_runs", f"{command}-{tag}-{digest}")
+
+
+def prepare_output(output, overwrite, settings, command):
+    """Returns `(output, checkpoint_dir, resume)`.
+
+    `resume` is `(model_path, state)` when `output` holds checkpoints of a
+    run with the same settings. A non-empty folder that is not such a run is
+    refused unless `overwrite`, which starts the run afresh.
+    """
+    from keras_simmim.training import latest_checkpoint
+
+    if output is None:
+        output = default_output(command, settings)
+    checkpoints = os.path.join(output, "checkpoints")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise SystemExit(f"keras-simmim: --output {output!r} is a file.")
+    if overwrite and os.path.isdir(checkpoints):
+        shutil.rmtree(checkpoints)
+    try:
+        resume = latest_checkpoint(checkpoints)
+    except ValueError as error:
+        raise SystemExit(f"keras-simmim: {error}") from None
+    if resume is not None:
+        saved = resume[1].get("fingerprint") or {}
+        changed = sorted(n for n in settings if saved.get(n) != settings[n])
+        if changed:
+            details = ", ".join(
+                f"--{n.replace('_', '-')} {saved.get(n)} -> {settings[n]}"
+                for n in changed
+            )
+            raise SystemExit(
+                f"keras-simmim: {output!r} holds a run with other settings "
+                f"({details}). Rerun with its settings to resume it, pass "
+                "--overwrite to start afresh, or choose another --output."
+            )
+        return output, checkpoints, resume
+    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+        raise SystemExit(
+            f"keras-simmim: output folder {output!r} is not empty; pass "
+            "--overwrite to replace its files or choose another --output."
+        )
+    os.makedirs(output, exist_ok=True)
+    return output, checkpoints, None
+
+
+def load_checkpoint_model(resume):
+    import keras
+
+    try:
+        return keras.saving.load_model(resume[0])
+    except Exception as error:  # any unreadable file: say which one
+        raise SystemExit(
+            f"keras-simmim: checkpoint {resume[0]!r} is unreadable "
+            f"({type(error).__name__}: {error}). Delete its directory "
+            "to resume from the one before, or pass --overwrite."
+        ) from None
+
+
+def write_json_atomically(path, payload):
+    partial = f"{path}.{os.getpid()}.partial"
+    with open(partial, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(partial, path)
+
+
+def write_report(output, title, metrics, details):
+    """Writes `report.json` and `report.md` (a metrics table) atomically."""
+    write_json_atomically(
+        os.path.join(output, "report.json"), {"metrics": metrics, **details}
+    )
+    lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
+    for name, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"| {name} | {shown} |")
+    lines += ["", "Settings:", ""]
+    lines += [f"- {k}: {v}" for k, v in sorted(details.get("settings", {}).items())]
+    partial = os.path.join(output, f".report.md.{os.getpid()}.partial")
+    with open(partial, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(partial, os.path.join(output, "report.md"))
+
+
+def verbosity():
+    return 1 if sys.stdout.isatty() else 2

@@ -1,0 +1,54 @@
+"""Flags shared by the labelled subcommands (finetune, probe)."""
+
+from keras_simmim.cli import common
+from keras_simmim.cli import sources
+from keras_simmim.cli.backbones import BACKBONE_HELP
+from keras_simmim.cli.backbones import DEMO_BACKBONES
+
+
+def add_backbone_and_data_flags(parser):
+    parser.add_argument(
+        "--from", dest="from_", default=None, metavar="PRETRAINED",
+        help="A `keras-simmim pretrain` output folder, preset directory or "
+        "SimMIMModel .keras file. Without it, a random-init --backbone (the "
+        "from-scratch baseline).",
+    )
+    parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
+                        default="vit", help=BACKBONE_HELP + " (without --from)")
+    parser.add_argument("--image-size", type=common.positive_int, default=32)
+    parser.add_argument("--patch-size", type=common.positive_int, default=4)
+    parser.add_argument(
+        "--data", default="digits",
+        help="digits (default), synthetic, tfds:NAME, or a folder with one "
+        "subfolder per class (or train/ and test/ folders of those).",
+    )
+    parser.add_argument(
+        "--labels-fraction", type=common.fraction, default=1.0,
+        help="Use this stratified fraction of the training labels "
+        "(built-in data).",
+    )
+    parser.add_argument("--batch-size", type=common.positive_int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def training_subset(args):
+    """Indices of the labelled training subset, or None for all."""
+    if args.labels_fraction >= 1.0:
+        return None
+    if sources.kind(args.data) != "builtin":
+        raise SystemExit(
+            "keras-simmim: --labels-fraction works with the built-in "
+            "datasets; for your own data, put the labelled subset in its "
+            "own folder."
+        )
+    from keras_simmim.data import stratified_subset
+
+    _, labels = sources.builtin_arrays(args.data, "train", args.image_size)
+    return stratified_subset(labels, args.labels_fraction, args.seed)
+
+
+def image_size_of(backbone, args):
+    shape = getattr(backbone, "image_shape", None)
+    if shape and shape[0]:
+        return int(shape[0])
+    return args.image_size

@@ -1,0 +1,140 @@
+"""`keras-simmim finetune`: classification fine-tuning, resumable."""
+
+import os
+import time
+
+from keras_simmim.cli import common
+from keras_simmim.cli import sources
+from keras_simmim.cli.downstream_flags import add_backbone_and_data_flags
+from keras_simmim.cli.downstream_flags import image_size_of
+from keras_simmim.cli.downstream_flags import training_subset
+from keras_simmim.cli.pretrain import epoch_seed
+from keras_simmim.cli.pretrain import run_epochs
+
+RUN_SETTINGS = (
+    "from_", "backbone", "image_size", "patch_size", "data",
+    "labels_fraction", "epochs", "batch_size", "learning_rate",
+    "layer_decay", "weight_decay", "label_smoothing", "augment", "seed",
+)
+
+
+def add_parser(commands):
+    import argparse
+
+    parser = commands.add_parser(
+        "finetune",
+        help="Fine-tune a (pretrained) backbone for classification with the "
+        "SimMIM recipe (layer-wise lr decay, warm-up + cosine).",
+    )
+    add_backbone_and_data_flags(parser)
+    parser.add_argument("--epochs", type=common.positive_int, default=30)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--layer-decay", type=float, default=None,
+        help="Layer-wise lr decay (default 0.75 with --from, 1.0 without).",
+    )
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=True,
+        help="Random resized crop (scale 0.67-1); no flip (digits and text "
+        "are not mirror symmetric).",
+    )
+    common.add_output_flags(parser, "finetune")
+    common.add_backend_flag(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def evaluate_splits(model, args, image_size):
+    metrics = {}
+    for split in ("validation", "test"):
+        data = sources.open_split(
+            args.data, split, image_size, with_labels=True, batch_size=256
+        )
+        if data is not None:
+            loss, accuracy = model.evaluate(data, verbose=0)[:2]
+            metrics[f"{split}_accuracy"] = float(accuracy)
+            metrics[f"{split}_loss"] = float(loss)
+    return metrics
+
+
+def run(args):
+    import keras
+
+    from keras_simmim.cli.backbones import downstream_backbone
+    from keras_simmim.downstream import SimMIMClassifier
+    from keras_simmim.training import ResumableCheckpoint
+    from keras_simmim.training import save_model_atomically
+
+    if args.layer_decay is None:
+        args.layer_decay = 0.75 if args.from_ else 1.0
+    settings = common.fingerprint(args, RUN_SETTINGS)
+    settings["from"] = settings.pop("from_")
+    output, checkpoints, resume = common.prepare_output(
+        args.output, args.overwrite, settings, "finetune"
+    )
+    report_path = os.path.join(output, "report.json")
+    if resume and resume[1]["epoch"] >= args.epochs and os.path.exists(
+        report_path
+    ):
+        print(f"keras-simmim: the run in {output!r} is already complete.")
+        return output
+    keras.utils.set_random_seed(args.seed)
+    subset = training_subset(args)
+
+    if resume is None:
+        backbone, origin = downstream_backbone(args)
+    else:
+        origin = "resumed checkpoint"
+    if resume is None:
+        image_size = image_size_of(backbone, args)
+    else:
+        model = common.load_checkpoint_model(resume)
+        image_size = model.image_shape[0]
+
+    def dataset(epoch):
+        return sources.open_split(
+            args.data, "train", image_size, with_labels=True,
+            batch_size=args.batch_size, subset=subset, augment=args.augment,
+            flip=False, shuffle=True, seed=epoch_seed(args.seed, epoch),
+        )
+
+    steps_per_epoch = sum(1 for _ in dataset(0))
+    num_classes = int(max(
+        int(y.numpy().max()) for _, y in dataset(0)
+    )) + 1
+    if resume is None:
+        model = SimMIMClassifier(
+            backbone, num_classes=num_classes,
+            image_shape=(image_size, image_size, 3),
+        )
+        model.compile_for_finetuning(
+            learning_rate=args.learning_rate,
+            total_steps=max(2, args.epochs * steps_per_epoch),
+            layer_decay=args.layer_decay, weight_decay=args.weight_decay,
+            label_smoothing=args.label_smoothing,
+        )
+        initial_epoch, previous = 0, {}
+    else:
+        initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
+        print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
+    print(
+        f"keras-simmim finetune: backend={keras.backend.backend()}, "
+        f"backbone {origin}, data={args.data} ({steps_per_epoch} batches "
+        f"of {args.batch_size}, {num_classes} classes), {args.epochs} "
+        f"epochs, output folder: {os.path.abspath(output)}"
+    )
+    checkpoint = ResumableCheckpoint(checkpoints, settings, previous)
+    start = time.time()
+    run_epochs(model, dataset, args.epochs, initial_epoch, [checkpoint])
+    metrics = evaluate_splits(model, args, image_size)
+    metrics["train_seconds_this_process"] = round(time.time() - start, 1)
+    save_model_atomically(model, os.path.join(output, "model.keras"))
+    common.write_report(
+        output, "keras-simmim finetune", metrics,
+        {"settings": settings, "backend": keras.backend.backend(),
+         "history": checkpoint.history},
+    )
+    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
+    return output

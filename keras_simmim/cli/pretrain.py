@@ -1,0 +1,196 @@
+"""`keras-simmim pretrain`: SimMIM pretraining, resumable."""
+
+import argparse
+import os
+import time
+
+from keras_simmim.cli import common
+from keras_simmim.cli import sources
+from keras_simmim.cli.backbones import BACKBONE_HELP
+from keras_simmim.cli.backbones import DEMO_BACKBONES
+
+# Settings that define a run: resuming needs the same ones.
+RUN_SETTINGS = (
+    "data", "backbone", "epochs", "image_size", "batch_size", "num_images",
+    "patch_size", "mask_patch_size", "mask_ratio", "learning_rate", "augment",
+    "seed",
+)
+
+
+def add_parser(commands):
+    parser = commands.add_parser(
+        "pretrain",
+        help="Pretrain a small ViT, Swin or ResNet with SimMIM on a folder "
+        "of images, a TFDS dataset or built-in data (no labels used).",
+    )
+    parser.add_argument(
+        "--data", default="synthetic",
+        help="synthetic (default), digits, tfds:NAME, or a folder of images.",
+    )
+    parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
+                        default="vit", help=BACKBONE_HELP)
+    parser.add_argument("--epochs", type=common.positive_int, default=8)
+    parser.add_argument("--image-size", type=common.positive_int, default=32)
+    parser.add_argument("--batch-size", type=common.positive_int, default=64)
+    parser.add_argument(
+        "--num-images", type=common.positive_int, default=2048,
+        help="Training images of --data synthetic.",
+    )
+    parser.add_argument("--patch-size", type=common.positive_int, default=4)
+    parser.add_argument("--mask-patch-size", type=common.positive_int,
+                        default=8)
+    parser.add_argument("--mask-ratio", type=float, default=0.6)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=True,
+        help="SimMIM's random resized crop and flip (default on; "
+        "--no-augment turns it off).",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--preview-every", type=common.positive_int, default=1,
+        help="Write previews/epoch-NNNN.png (original / masked / "
+        "reconstruction) every this many epochs.",
+    )
+    common.add_output_flags(parser, "pretrain")
+    common.add_backend_flag(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def build_model(args, steps_per_epoch):
+    import keras
+
+    from keras_simmim import SimMIMModel
+    from keras_simmim.downstream import warmup_cosine
+
+    image_shape = (args.image_size, args.image_size, 3)
+    model = SimMIMModel(
+        DEMO_BACKBONES[args.backbone](image_shape, args.patch_size),
+        image_shape=image_shape,
+        mask_patch_size=args.mask_patch_size,
+        mask_ratio=args.mask_ratio,
+        seed=args.seed,
+    )
+    steps = max(2, args.epochs * steps_per_epoch)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            warmup_cosine(args.learning_rate, steps, max(1, steps // 10)),
+            weight_decay=0.05, global_clipnorm=5.0,
+        )
+    )
+    return model
+
+
+def epoch_seed(seed, epoch):
+    """Seed of one epoch's shuffling and augmentation: a resumed run
+    rebuilds exactly the batches an uninterrupted run sees."""
+    return int(seed) * 100_003 + int(epoch)
+
+
+def run_epochs(model, make_dataset, epochs, initial_epoch, callbacks,
+               validation=None):
+    """One `fit()` per epoch on `make_dataset(epoch)`; stops on NaN.
+
+    `callbacks[0]` is the run's `ResumableCheckpoint`.
+    """
+    checkpoint = callbacks[0]
+    for epoch in range(initial_epoch, epochs):
+        if checkpoint.stopped_on_nan:
+            break
+        model.fit(
+            make_dataset(epoch), epochs=epoch + 1, initial_epoch=epoch,
+            shuffle=False,
+            validation_data=validation, callbacks=callbacks,
+            verbose=common.verbosity(),
+        )
+    if checkpoint.stopped_on_nan:
+        raise SystemExit(
+            "keras-simmim: the loss became NaN/inf; training stopped. The "
+            f"last good checkpoint is in {checkpoint.directory!r}; rerun "
+            "with a lower --learning-rate and --overwrite."
+        )
+
+
+def run(args):
+    import keras
+
+    from keras_simmim.presets.preset_io import save_preset
+    from keras_simmim.training import ResumableCheckpoint
+    from keras_simmim.training import save_model_atomically
+    from keras_simmim.utils.validation import check_ratio
+    from keras_simmim.visualization import ReconstructionPreview
+    from keras_simmim.visualization import save_reconstruction_grid
+
+    try:
+        check_ratio("mask_ratio", args.mask_ratio)
+    except ValueError as error:
+        raise SystemExit(f"keras-simmim: --mask-ratio: {error}") from None
+    settings = common.fingerprint(args, RUN_SETTINGS)
+    output, checkpoints, resume = common.prepare_output(
+        args.output, args.overwrite, settings, "pretrain"
+    )
+    history_path = os.path.join(output, "history.json")
+    if resume and resume[1]["epoch"] >= args.epochs:
+        if os.path.exists(history_path):
+            print(f"keras-simmim: the run in {output!r} is already complete.")
+            print(f"Output folder: {os.path.abspath(output)}")
+            return output
+    keras.utils.set_random_seed(args.seed)
+
+    def dataset(split, epoch=None):
+        return sources.open_split(
+            args.data, split, args.image_size, with_labels=False,
+            batch_size=args.batch_size, num_images=args.num_images,
+            augment=args.augment and epoch is not None,
+            shuffle=epoch is not None,
+            seed=epoch_seed(args.seed, epoch or 0),
+        )
+
+    train = dataset("train", 0)
+    steps_per_epoch = sum(1 for _ in train)
+    validation = dataset("validation")
+    if resume is None:
+        model, initial_epoch, previous = build_model(args, steps_per_epoch), 0, {}
+    else:
+        model = common.load_checkpoint_model(resume)
+        initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
+        print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
+    print(
+        f"keras-simmim pretrain: backend={keras.backend.backend()}, "
+        f"backbone={args.backbone} ({model.backbone.count_params():,} "
+        f"parameters, patch {model.patch_size}, stride "
+        f"{model.adapter.stride}), data={args.data} ({steps_per_epoch} "
+        f"batches of {args.batch_size}, {args.image_size}px), "
+        f"{args.epochs} epochs, output folder: {os.path.abspath(output)}"
+    )
+    checkpoint = ResumableCheckpoint(checkpoints, settings, previous)
+    preview = sources.first_images(
+        validation if validation is not None else dataset("train"), 8
+    )
+    previews = ReconstructionPreview(
+        preview, os.path.join(output, "previews"), every=args.preview_every
+    )
+    start = time.time()
+    run_epochs(model, lambda e: dataset("train", e), args.epochs,
+               initial_epoch, [checkpoint, previews], validation)
+    seconds = time.time() - start
+    save_model_atomically(model, os.path.join(output, "model.keras"))
+    save_preset(model, os.path.join(output, "preset"), overwrite=True)
+    grid = save_reconstruction_grid(
+        os.path.join(output, "reconstructions.png"), model, preview
+    )
+    common.write_json_atomically(
+        history_path,
+        {
+            "backend": keras.backend.backend(),
+            "backbone": args.backbone,
+            "settings": settings,
+            "resumed_from_epoch": initial_epoch,
+            "train_seconds_this_process": round(seconds, 1),
+            "history": checkpoint.history,
+        },
+    )
+    print(f"Wrote {output}/model.keras, {output}/preset/, {grid}")
+    print(f"Output folder: {os.path.abspath(output)}")
+    return output

@@ -1,0 +1,119 @@
+"""`--data` for the `keras-simmim` subcommands.
+
+`--data` is one of:
+
+* `digits` or `synthetic`: a built-in dataset (no download), with fixed
+  train / validation / test splits and labels;
+* `tfds:NAME`: a TensorFlow Datasets dataset (its `train` / `test` splits);
+* a folder path: every image file under it (unlabeled pretraining), or, for
+  labelled subcommands, class subfolders. A folder with `train/`
+  (and optionally `validation/`, `test/`) subfolders provides those splits.
+"""
+
+import os
+
+import numpy as np
+
+from keras_simmim.data import BUILTIN_DATASETS
+
+SPLITS = ("train", "validation", "test")
+
+
+def kind(spec):
+    if spec in BUILTIN_DATASETS:
+        return "builtin"
+    if spec.startswith("tfds:"):
+        return "tfds"
+    if os.path.isdir(spec):
+        return "folder"
+    raise SystemExit(
+        f"keras-simmim: --data {spec!r} is neither a built-in dataset "
+        f"({', '.join(BUILTIN_DATASETS)}), a 'tfds:NAME' dataset, nor an "
+        "existing folder."
+    )
+
+
+def builtin_arrays(spec, split, image_size, num_images=None):
+    from keras_simmim.data import load_builtin
+
+    return load_builtin(
+        spec, split, image_size=image_size,
+        num_images=num_images if spec == "synthetic" else None,
+    )
+
+
+def _folder_split(spec, split):
+    named = os.path.join(spec, split)
+    if os.path.isdir(os.path.join(spec, "train")):
+        return named if os.path.isdir(named) else None
+    return spec if split == "train" else None
+
+
+def open_split(spec, split, image_size, with_labels, **options):
+    """A `tf.data.Dataset` for `split` of `--data`, or None if it has none.
+
+    `options` go to the loader (`batch_size`, `augment`, `shuffle`, `seed`,
+    `flip`, ...). Built-in datasets take `num_images` and `subset`
+    (indices into the split) as well.
+    """
+    from keras_simmim.data import from_arrays
+    from keras_simmim.data import from_folder
+    from keras_simmim.data import from_tfds
+
+    source = kind(spec)
+    num_images = options.pop("num_images", None)
+    subset = options.pop("subset", None)
+    if source == "builtin":
+        images, labels = builtin_arrays(spec, split, image_size, num_images)
+        if subset is not None:
+            images, labels = images[subset], labels[subset]
+        return from_arrays(
+            images, labels if with_labels else None, **options
+        )
+    if subset is not None:
+        raise SystemExit(
+            "keras-simmim: --labels-fraction works with the built-in "
+            "datasets; for your own data, put the labelled subset in its "
+            "own folder."
+        )
+    if source == "tfds":
+        name = spec[len("tfds:"):]
+        if split == "validation":
+            return None
+        try:
+            return from_tfds(
+                name, split, image_size=image_size, channels=3,
+                with_labels=with_labels, **options,
+            )
+        except ValueError as error:
+            raise SystemExit(f"keras-simmim: --data {spec}: {error}") from None
+    folder = _folder_split(spec, split)
+    if folder is None:
+        return None
+    try:
+        return from_folder(
+            folder, image_size=image_size, channels=3,
+            labels="inferred" if with_labels else None, **options,
+        )
+    except ValueError as error:
+        raise SystemExit(f"keras-simmim: --data {spec}: {error}") from None
+
+
+def first_images(dataset, count):
+    """Up to `count` images (numpy) from a dataset of batches."""
+    taken = []
+    for batch in dataset:
+        batch = batch[0] if isinstance(batch, tuple) else batch
+        taken.append(np.asarray(batch))
+        if sum(len(t) for t in taken) >= count:
+            break
+    return np.concatenate(taken)[:count]
+
+
+def all_batches(dataset):
+    """`(images, labels)` numpy arrays from a labelled dataset."""
+    images, labels = [], []
+    for x, y in dataset:
+        images.append(np.asarray(x))
+        labels.append(np.asarray(y))
+    return np.concatenate(images), np.concatenate(labels)

@@ -1,0 +1,352 @@
+"""Input pipelines: a folder of images, TensorFlow Datasets, numpy arrays.
+
+Every loader returns a batched, prefetched `tf.data.Dataset` of normalised
+float32 images `(batch, H, W, C)`, or of `(images, labels)` pairs when labels
+are asked for. `tf.data` feeds `model.fit()` on every Keras backend.
+
+Augmentation randomness comes from `tf.data.Dataset.random` with
+`rerandomize_each_iteration=True`: every epoch sees new crops, and the same
+`seed` gives the same sequence of batches on every run.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from keras_simmim.data.augmentation import PRETRAIN_RATIO
+from keras_simmim.data.augmentation import PRETRAIN_SCALE
+from keras_simmim.data.augmentation import ImagePreprocessor
+from keras_simmim.data.normalization import IMAGENET_MEAN
+from keras_simmim.data.normalization import IMAGENET_STD
+from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_positive_int
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _convert_channels(image, channels):
+    if channels is None or image.shape[-1] == channels:
+        return image
+    if image.shape[-1] == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    if image.shape[-1] in (3, 4) and channels == 1:
+        return tf.image.rgb_to_grayscale(image[..., :3])
+    if image.shape[-1] == 4 and channels == 3:
+        return image[..., :3]
+    raise ValueError(
+        f"Cannot convert images with {image.shape[-1]} channels to "
+        f"channels={channels}."
+    )
+
+
+def _pipeline(
+    source, image_size, batch_size, augment, shuffle, seed, with_labels,
+    num_examples, mean, std, scale, ratio, flip, drop_remainder,
+):
+    check_positive_int("batch_size", batch_size)
+    preprocess = ImagePreprocessor(
+        image_size, augment=augment, scale=scale, ratio=ratio, flip=flip,
+        mean=mean, std=std,
+    )
+    if shuffle:
+        buffer = min(int(num_examples or 10_000), 10_000)
+        source = source.shuffle(
+            max(buffer, 1), seed=seed, reshuffle_each_iteration=True
+        )
+    seeds = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).batch(2)
+    dataset = tf.data.Dataset.zip((source, seeds))
+
+    def transform(example, pair):
+        image = preprocess(example["image"], pair)
+        if with_labels:
+            return image, tf.cast(example["label"], "int32")
+        return image
+
+    dataset = dataset.map(
+        transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _common_kwargs(kwargs):
+    defaults = dict(
+        batch_size=64, augment=False, shuffle=False, seed=0,
+        mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=PRETRAIN_SCALE,
+        ratio=PRETRAIN_RATIO, flip=True, drop_remainder=False,
+    )
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        raise TypeError(f"Unexpected keyword arguments: {unknown}.")
+    defaults.update(kwargs)
+    return defaults
+
+
+def from_arrays(images, labels=None, image_size=None, channels=None, **kwargs):
+    """A pipeline over in-memory images (and optional labels).
+
+    Args:
+        images: uint8 (or float in 0-255) array `(n, H, W, C)`.
+        labels: optional int array `(n,)`; then batches are
+            `(images, labels)`.
+        image_size: int or `(height, width)`; default the arrays' size.
+        channels: None (keep) or 1 / 3 (convert grey <-> RGB).
+        **kwargs: `batch_size=64`, `augment=False` (SimMIM's random resized
+            crop and flip), `shuffle=False`, `seed=0`, `mean`, `std`,
+            `scale`, `ratio`, `flip=True`, `drop_remainder=False`.
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> ds = from_arrays(np.zeros((10, 32, 32, 3), "uint8"), batch_size=4)
+    >>> [tuple(b.shape) for b in ds]
+    [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
+    """
+    options = _common_kwargs(kwargs)
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            "`images` must be an array (num_images, height, width, channels) "
+            f"with 1, 3 or 4 channels. Received shape: {images.shape}."
+        )
+    if len(images) == 0:
+        raise ValueError("`images` is empty: there is nothing to train on.")
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.number):
+            raise TypeError(
+                f"`images` must be numeric. Received dtype: {images.dtype}."
+            )
+        low, high = float(images.min()), float(images.max())
+        if low < 0 or high > 255 or high <= 1.0:
+            raise ValueError(
+                "`images` must hold pixel values in 0-255 (uint8, or floats "
+                f"in that range). Received values in [{low}, {high}]; for "
+                "images scaled to [0, 1], pass `images * 255`."
+            )
+    features = {"image": images}
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(images),):
+            raise ValueError(
+                "`labels` must be a 1-D array with one label per image: "
+                f"expected shape ({len(images)},), received {labels.shape}."
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(
+                f"`labels` must be integers. Received dtype: {labels.dtype}."
+            )
+        features["label"] = labels
+    if image_size is None:
+        image_size = images.shape[1:3]
+    source = tf.data.Dataset.from_tensor_slices(features)
+    if channels is not None:
+        check_choice("channels", channels, (1, 3))
+        source = source.map(
+            lambda e: {**e, "image": _convert_channels(e["image"], channels)}
+        )
+    return _pipeline(
+        source, image_size, with_labels=labels is not None,
+        num_examples=len(images), **options,
+    )
+
+
+def list_image_files(directory, on_error="warn"):
+    """Image files under `directory` (recursive, sorted), checked readable.
+
+    Every file is opened and decoded once with Pillow, so a corrupt or
+    truncated image is found here, named, and skipped with a warning
+    (`on_error="warn"`) or raised as a `ValueError` (`on_error="raise"`),
+    never hit deep inside training.
+
+    Returns:
+        A list of paths.
+    """
+    check_choice("on_error", on_error, ("warn", "raise"))
+    if not os.path.isdir(directory):
+        raise ValueError(
+            f"`directory` must be an existing folder. Received: {directory!r}."
+        )
+    from PIL import Image
+
+    paths = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_EXTENSIONS):
+                paths.append(os.path.join(root, name))
+    if not paths:
+        raise ValueError(
+            f"No image files ({', '.join(IMAGE_EXTENSIONS)}) found under "
+            f"{directory!r}."
+        )
+    readable = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except Exception as error:  # PIL raises many types for bad files
+            message = f"Unreadable image file {path!r}: {error}"
+            if on_error == "raise":
+                raise ValueError(message) from error
+            warnings.warn(message + " (skipped)", stacklevel=2)
+            continue
+        readable.append(path)
+    if not readable:
+        raise ValueError(f"No readable image files under {directory!r}.")
+    return readable
+
+
+def from_folder(
+    directory, image_size=224, labels=None, channels=3, on_error="warn",
+    **kwargs,
+):
+    """A pipeline over a folder of image files (PNG, JPEG, BMP, GIF).
+
+    No labels are needed: by default every image file under `directory`,
+    at any depth, is an unlabeled training image. With
+    `labels="inferred"`, each first-level subfolder is a class (sorted
+    names -> 0, 1, ...; the dataset's `class_names` lists them).
+
+    Args:
+        directory: the folder.
+        image_size: int or `(height, width)` of the output images.
+        labels: None or `"inferred"`.
+        channels: 3 (RGB; grey files are replicated) or 1 (grey).
+        on_error: `"warn"` skips unreadable files with a warning naming
+            each, `"raise"` raises on the first.
+        **kwargs: as `from_arrays` (`batch_size`, `augment`, `shuffle`,
+            `seed`, `mean`, `std`, ...).
+
+    Returns:
+        A `tf.data.Dataset` with attributes `file_paths` and `class_names`.
+
+    Example:
+
+    >>> import os, tempfile, numpy as np
+    >>> from PIL import Image
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(3):
+    ...     Image.fromarray(np.zeros((20, 20, 3), "uint8")).save(
+    ...         os.path.join(folder, f"{i}.png"))
+    >>> ds = from_folder(folder, image_size=16, batch_size=2)
+    >>> [tuple(b.shape) for b in ds]
+    [(2, 16, 16, 3), (1, 16, 16, 3)]
+    """
+    options = _common_kwargs(kwargs)
+    check_choice("labels", labels, (None, "inferred"))
+    check_choice("channels", channels, (1, 3))
+    paths = list_image_files(directory, on_error=on_error)
+    class_names = None
+    features = {"path": paths}
+    if labels == "inferred":
+        classes = [os.path.relpath(p, directory).split(os.sep) for p in paths]
+        if any(len(parts) < 2 for parts in classes):
+            loose = [p for p, parts in zip(paths, classes) if len(parts) < 2]
+            raise ValueError(
+                "labels='inferred' needs every image inside a class "
+                f"subfolder; found {len(loose)} at the top level, e.g. "
+                f"{loose[0]!r}."
+            )
+        class_names = sorted({parts[0] for parts in classes})
+        index = {name: i for i, name in enumerate(class_names)}
+        features["label"] = np.array(
+            [index[parts[0]] for parts in classes], "int32"
+        )
+
+    def decode(example):
+        data = tf.io.read_file(example["path"])
+        image = tf.io.decode_image(
+            data, channels=channels, expand_animations=False
+        )
+        image.set_shape((None, None, channels))
+        return {**{k: v for k, v in example.items() if k != "path"},
+                "image": image}
+
+    source = tf.data.Dataset.from_tensor_slices(features)
+    if options["shuffle"]:
+        # Shuffle paths (cheap) rather than decoded images.
+        source = source.shuffle(
+            len(paths), seed=options["seed"], reshuffle_each_iteration=True
+        )
+        options["shuffle"] = False
+    source = source.map(decode, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+    dataset = _pipeline(
+        source, image_size, with_labels=labels == "inferred",
+        num_examples=len(paths), **options,
+    )
+    dataset.file_paths = paths
+    dataset.class_names = class_names
+    return dataset
+
+
+def from_tfds(
+    name, split="train", image_size=None, with_labels=False, channels=None,
+    data_dir=None, download=True, image_key="image", label_key="label",
+    **kwargs,
+):
+    """A pipeline over a TensorFlow Datasets dataset, by name.
+
+    Args:
+        name: the TFDS name, e.g. `"cifar10"`, `"mnist"`.
+        split: the TFDS split string, e.g. `"train"`, `"train[:10%]"`.
+        image_size: int or `(height, width)`; needed when the dataset's
+            images vary in size, default their fixed size.
+        with_labels: bool, yield `(images, labels)` from `label_key`.
+        channels: None (keep) or 1 / 3 (convert grey <-> RGB).
+        data_dir, download: passed to `tfds.load`.
+        image_key, label_key: feature names in the dataset.
+        **kwargs: as `from_arrays`.
+
+    Returns:
+        A `tf.data.Dataset`.
+    """
+    import tensorflow_datasets as tfds
+
+    options = _common_kwargs(kwargs)
+    builder = tfds.builder(name, data_dir=data_dir)
+    feature_dict = builder.info.features
+    if image_key not in feature_dict:
+        raise ValueError(
+            f"Dataset {name!r} has no image feature {image_key!r}; its "
+            f"features are {sorted(feature_dict.keys())}. Pass `image_key`."
+        )
+    if with_labels and label_key not in feature_dict:
+        raise ValueError(
+            f"Dataset {name!r} has no label feature {label_key!r}; its "
+            f"features are {sorted(feature_dict.keys())}. Pass `label_key`."
+        )
+    if image_size is None:
+        shape = feature_dict[image_key].shape
+        if shape[0] is None or shape[1] is None:
+            raise ValueError(
+                f"Dataset {name!r} has images of varying size {shape}: pass "
+                "`image_size`."
+            )
+        image_size = tuple(shape[:2])
+    if download:
+        builder.download_and_prepare()
+    source = builder.as_dataset(split=split)
+    if channels is not None:
+        check_choice("channels", channels, (1, 3))
+
+    def select(example):
+        out = {"image": _convert_channels(example[image_key], channels)}
+        if with_labels:
+            out["label"] = example[label_key]
+        return out
+
+    source = source.map(select, num_parallel_calls=tf.data.AUTOTUNE)
+    return _pipeline(
+        source, image_size, with_labels=with_labels,
+        num_examples=builder.info.splits[split].num_examples
+        if split in builder.info.splits else None,
+        **options,
+    )

@@ -1,0 +1,31 @@
+"""Downstream use of pretrained backbones: fine-tuning, probes, k-NN."""
+
+from keras_simmim.downstream.classifier import SimMIMClassifier
+from keras_simmim.downstream.classifier import SmoothedSparseCrossEntropy
+from keras_simmim.downstream.features import extract_features
+from keras_simmim.downstream.inpainting import biharmonic_fill
+from keras_simmim.downstream.inpainting import masked_psnr
+from keras_simmim.downstream.inpainting import mean_fill
+from keras_simmim.downstream.inpainting import pixel_mask_from_grid
+from keras_simmim.downstream.knn import knn_accuracy
+from keras_simmim.downstream.knn import knn_predict
+from keras_simmim.downstream.layer_decay import LayerDecayAdamW
+from keras_simmim.downstream.layer_decay import layer_decay_multipliers
+from keras_simmim.downstream.layer_decay import warmup_cosine
+from keras_simmim.downstream.probe import fit_linear_probe
+
+__all__ = [
+    "LayerDecayAdamW",
+    "SimMIMClassifier",
+    "SmoothedSparseCrossEntropy",
+    "biharmonic_fill",
+    "extract_features",
+    "fit_linear_probe",
+    "knn_accuracy",
+    "knn_predict",
+    "layer_decay_multipliers",
+    "masked_psnr",
+    "mean_fill",
+    "pixel_mask_from_grid",
+    "warmup_cosine",
+]

@@ -1,0 +1,114 @@
+"""The keras-simmim subcommands end to end at tiny settings."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_simmim import SimMIMClassifier
+from keras_simmim import cli
+
+
+def report(folder):
+    return json.load(open(os.path.join(folder, "report.json")))["metrics"]
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("runs") / "pre")
+    cli.main(["pretrain", "--num-images", "64", "--epochs", "1",
+              "--batch-size", "32", "--output", out])
+    return out
+
+
+def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
+    ft = str(tmp_path / "ft")
+    flags = ["finetune", "--from", pretrained, "--labels-fraction", "0.05",
+             "--epochs", "2", "--output", ft]
+    cli.main(flags)
+    metrics = report(ft)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert set(metrics) >= {"validation_accuracy", "test_accuracy"}
+    model = keras.saving.load_model(os.path.join(ft, "model.keras"))
+    assert isinstance(model, SimMIMClassifier)
+    # Rerunning the finished command does not train again.
+    before = os.path.getmtime(os.path.join(ft, "model.keras"))
+    cli.main(flags)
+    assert os.path.getmtime(os.path.join(ft, "model.keras")) == before
+
+    ev = str(tmp_path / "ev")
+    cli.main(["evaluate", ft, "--output", ev])
+    assert report(ev)["accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+    pr = str(tmp_path / "pr")
+    cli.main(["probe", "--from", pretrained, "--labels-fraction", "0.1",
+              "--feature-layer", "2", "--probe-epochs", "5", "--output", pr])
+    probed = report(pr)
+    assert probed["feature_layer"] == 2
+    assert 0.0 <= probed["test_knn_accuracy"] <= 1.0
+
+    inp = str(tmp_path / "inp")
+    cli.main(["inpaint", "--from", pretrained, "--num-images", "4",
+              "--output", inp])
+    scores = report(inp)
+    assert {"psnr_simmim", "psnr_mean_fill", "psnr_biharmonic"} <= set(scores)
+    filled = np.load(os.path.join(inp, "inpainted.npy"))
+    assert filled.shape == (4, 32, 32, 3) and filled.dtype == np.uint8
+    assert os.path.isfile(os.path.join(inp, "inpainted.png"))
+
+
+def test_finetune_from_scratch_resumes_after_a_kill(tmp_path):
+    # The scratch baseline (no --from) on the synthetic data.
+    out = str(tmp_path / "ft")
+    flags = ["finetune", "--data", "synthetic", "--labels-fraction", "0.02",
+             "--epochs", "2", "--output", out]
+    cli.main(flags[:-4] + ["--epochs", "1"] + flags[-2:])
+    # An interrupted 2-epoch run is refused as other settings...
+    with pytest.raises(SystemExit, match="--epochs 1 -> 2"):
+        cli.main(flags)
+    reference = str(tmp_path / "ref")
+    cli.main(flags[:-1] + [reference])
+    cli.main(flags[:-1] + [out, "--overwrite"])
+    a = keras.saving.load_model(os.path.join(out, "model.keras"))
+    b = keras.saving.load_model(os.path.join(reference, "model.keras"))
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(x),
+                                      keras.ops.convert_to_numpy(y))
+
+
+def test_pretrain_on_a_folder_of_images(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (40, 36, 3)).astype("uint8")).save(
+            folder / f"{i}.jpg")
+    (folder / "bad.png").write_bytes(b"not a png")
+    out = str(tmp_path / "run")
+    with pytest.warns(UserWarning, match="bad.png"):
+        cli.main(["pretrain", "--data", str(folder), "--epochs", "1",
+                  "--batch-size", "4", "--output", out])
+    history = json.load(open(os.path.join(out, "history.json")))
+    assert len(history["history"]["loss"]) == 1
+
+
+def test_subcommand_errors(tmp_path):
+    with pytest.raises(SystemExit, match="neither a built-in"):
+        cli.main(["pretrain", "--data", str(tmp_path / "nope"),
+                  "--output", str(tmp_path / "o")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match="No image files"):
+        cli.main(["pretrain", "--data", str(empty), "--output",
+                  str(tmp_path / "o2")])
+    with pytest.raises(SystemExit, match="could not be loaded|must be"):
+        cli.main(["finetune", "--from", str(empty), "--output",
+                  str(tmp_path / "o3")])
+    with pytest.raises(SystemExit, match="labels-fraction"):
+        cli.main(["finetune", "--data", str(empty), "--labels-fraction",
+                  "0.5", "--output", str(tmp_path / "o4")])
+    with pytest.raises(SystemExit):
+        cli.main(["finetune", "--labels-fraction", "0"])
