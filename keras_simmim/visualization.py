@@ -76,8 +76,17 @@ def save_reconstruction_grid(
     """
     from PIL import Image
 
-    inputs = images if mask is None else {"images": images, "mask": mask}
-    outputs = model.predict(inputs, verbose=0)
+    images = np.asarray(keras.ops.convert_to_numpy(images), "float32")
+    if mask is None:
+        outputs = model.predict(images, verbose=0)
+    else:
+        # A direct call, not `predict`: Keras's data adapters may draw from
+        # the backend's global RNG (torch), which would change the shuffling
+        # of a `fit()` this preview runs inside.
+        outputs = model(
+            {"images": images, "mask": np.asarray(mask, "float32")},
+            training=False,
+        )
     pixels = model.reconstruction_to_images(images, outputs["reconstruction"])
     grid = reconstruction_grid(images, pixels, outputs["mask"], mean, std)
     picture = Image.fromarray(grid)

@@ -79,6 +79,48 @@ def pretrain(seed, data, args):
     return model, loss
 
 
+def cached_pretrain(seed, data, args):
+    """`pretrain`, reusing `--cache` weights saved by an earlier run with the
+    same pretraining settings (pretraining is most of the run's time)."""
+    keys = ("pretrain_epochs", "pretrain_batch", "pretrain_lr")
+    tag = "-".join(f"{getattr(args, k):g}" for k in keys)
+    path = args.cache and os.path.join(
+        args.cache, f"simmim-seed{seed}-{tag}.weights.h5")
+    if path and os.path.exists(path):
+        model = keras_simmim.SimMIMModel(
+            vit(seed), mask_patch_size=8, mask_ratio=0.6, seed=seed)
+        model.load_weights(path)
+        with open(path + ".loss") as f:
+            loss = float(f.read())
+        print(f"  pretrain seed {seed}: loaded {path}", flush=True)
+        return model, loss
+    model, loss = pretrain(seed, data, args)
+    if path:
+        os.makedirs(args.cache, exist_ok=True)
+        model.save_weights(path)
+        with open(path + ".loss", "w") as f:
+            f.write(repr(loss))
+    return model, loss
+
+
+def tune(run, grid, max_extend=3):
+    """Best value of `grid` by `run(value)[0]` (validation accuracy); the
+    grid grows by factors of 2 past an edge that wins, so the chosen value
+    is never on the edge of what was tried (up to `max_extend` steps)."""
+    tried = {value: run(value) for value in grid}
+    for _ in range(max_extend):
+        best = max(tried, key=lambda v: tried[v][0])
+        values = sorted(tried)
+        if best == values[-1]:
+            value = best * 2
+        elif best == values[0]:
+            value = best / 2
+        else:
+            break
+        tried[value] = run(value)
+    return max(tried, key=lambda v: tried[v][0]), tried
+
+
 def finetune(weights, seed, images, labels, lr, pretrained, args, evals):
     backbone = vit(seed)
     backbone.set_weights(weights)
@@ -162,12 +204,16 @@ def main(argv=None):
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--finetune-batch", type=int, default=32)
     parser.add_argument("--finetune-lrs", type=float, nargs="+",
-                        default=[5e-4, 1e-3, 2e-3])
+                        default=[1e-3, 2e-3, 4e-3])
     parser.add_argument("--probe-lrs", type=float, nargs="+",
                         default=[3e-3, 1e-2, 3e-2])
     parser.add_argument("--layer-decay", type=float, default=0.75)
     parser.add_argument("--inpaint-images", type=int, default=200)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument(
+        "--cache", default=None,
+        help="Folder for pretrained weights, reused by later runs with the "
+        "same pretraining settings.")
     args = parser.parse_args(argv)
 
     start = time.time()
@@ -181,7 +227,7 @@ def main(argv=None):
 
     weights, features, pretrain_loss, inpaint = {}, {}, {}, None
     for seed in seeds:
-        model, pretrain_loss[seed] = pretrain(seed, train_px, args)
+        model, pretrain_loss[seed] = cached_pretrain(seed, train_px, args)
         weights[(seed, "simmim")] = model.backbone.get_weights()
         weights[(seed, "scratch")] = vit(seed).get_weights()
         if seed == 0:
@@ -207,12 +253,12 @@ def main(argv=None):
         for arm in arms:
             # Fine-tuning: lr on validation with seed 0.
             sub = subsets[0]
-            tried = {
-                lr: finetune(weights[(0, arm)], 0, train_px[sub],
-                             train_y[sub], lr, arm == "simmim", args, evals)
-                for lr in args.finetune_lrs
-            }
-            best_lr = max(tried, key=lambda lr: tried[lr][0])
+            best_lr, tried = tune(
+                lambda lr: finetune(weights[(0, arm)], 0, train_px[sub],
+                                    train_y[sub], lr, arm == "simmim", args,
+                                    evals),
+                args.finetune_lrs,
+            )
             accs = [tried[best_lr][1]]
             for seed in seeds[1:]:
                 sub = subsets[seed]

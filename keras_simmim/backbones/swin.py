@@ -64,6 +64,17 @@ class SwinAdapter(BackboneAdapter):
         x = self.backbone.norm(x)
         return tokens_to_grid(x, height // self.stride, width // self.stride)
 
+    def layer_groups(self):
+        # As SimMIM's Swin fine-tuning: one depth per block; a stage's patch
+        # merging shares the depth of the stage's last block.
+        groups = [list(self.backbone.patch_embedding.weights)]
+        for stage in self.backbone.stages:
+            for block in stage.blocks:
+                groups.append(list(block.weights))
+            if stage.downsample is not None:
+                groups[-1] += list(stage.downsample.weights)
+        return groups
+
     def no_weight_decay_variables(self):
         # The recipe's "relative_position_bias_table" exclusion.
         return [

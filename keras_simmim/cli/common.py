@@ -42,6 +42,13 @@ def add_output_flags(parser, what):
     parser.add_argument("--overwrite", action="store_true")
 
 
+def finish_parser(parser, command, run):
+    """Adds `--output`, `--overwrite`, `--backend` and the run function."""
+    add_output_flags(parser, command)
+    add_backend_flag(parser)
+    parser.set_defaults(run=run)
+
+
 def ensure_backend(backend, argv):
     """Re-executes the command under `backend` if Keras runs another one.
 

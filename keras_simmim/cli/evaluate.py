@@ -18,9 +18,7 @@ def add_parser(commands):
     parser.add_argument("--split", default="test",
                         choices=sources.SPLITS)
     parser.add_argument("--batch-size", type=common.positive_int, default=256)
-    common.add_output_flags(parser, "evaluate")
-    common.add_backend_flag(parser)
-    parser.set_defaults(run=run)
+    common.finish_parser(parser, "evaluate", run)
     return parser
 
 

@@ -40,9 +40,7 @@ def add_parser(commands):
         help="Random resized crop (scale 0.67-1); no flip (digits and text "
         "are not mirror symmetric).",
     )
-    common.add_output_flags(parser, "finetune")
-    common.add_backend_flag(parser)
-    parser.set_defaults(run=run)
+    common.finish_parser(parser, "finetune", run)
     return parser
 
 

@@ -23,9 +23,7 @@ def add_parser(commands):
     parser.add_argument("--split", default="test", choices=sources.SPLITS)
     parser.add_argument("--num-images", type=common.positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    common.add_output_flags(parser, "inpaint")
-    common.add_backend_flag(parser)
-    parser.set_defaults(run=run)
+    common.finish_parser(parser, "inpaint", run)
     return parser
 
 

@@ -52,9 +52,7 @@ def add_parser(commands):
         help="Write previews/epoch-NNNN.png (original / masked / "
         "reconstruction) every this many epochs.",
     )
-    common.add_output_flags(parser, "pretrain")
-    common.add_backend_flag(parser)
-    parser.set_defaults(run=run)
+    common.finish_parser(parser, "pretrain", run)
     return parser
 
 

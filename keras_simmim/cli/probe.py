@@ -32,9 +32,7 @@ def add_parser(commands):
     parser.add_argument("--learning-rate", type=float, default=1e-2)
     parser.add_argument("--k", type=common.positive_int, default=20,
                         help="Neighbours of the k-NN classifier.")
-    common.add_output_flags(parser, "probe")
-    common.add_backend_flag(parser)
-    parser.set_defaults(run=run)
+    common.finish_parser(parser, "probe", run)
     return parser
 
 

@@ -10,6 +10,7 @@ from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.downstream.layer_decay import warmup_cosine
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.utils.serialization import with_deserialized_backbone
 
 HEAD_NORMS = ("layer", "batch", None)
 
@@ -206,11 +207,7 @@ class SimMIMClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)
+        return cls(**with_deserialized_backbone(config))
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")

@@ -17,6 +17,7 @@ from keras_simmim.training.input_check import METRIC_NAME
 from keras_simmim.training.input_check import NonFiniteInputCheck
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.utils.serialization import with_deserialized_backbone
 
 INPUT_KEYS = ("images", "mask")
 
@@ -415,11 +416,7 @@ class SimMIMModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)
+        return cls(**with_deserialized_backbone(config))
 
     @classmethod
     def from_preset(cls, preset, **kwargs):

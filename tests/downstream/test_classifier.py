@@ -33,6 +33,21 @@ def test_layer_decay_multipliers_per_layer():
         layer_decay_multipliers(vit, 1.5)
 
 
+def test_layer_decay_groups_of_swin_follow_the_simmim_code():
+    import keras_hub
+
+    swin = keras_hub.models.SwinTransformerBackbone(
+        image_shape=(32, 32, 3), embed_dim=16, depths=(2, 2),
+        num_heads=(2, 4), window_size=4)
+    scales = layer_decay_multipliers(swin, 0.5)
+    values = sorted(set(scales.values()))
+    # Patch embedding 0.5**5, four blocks 0.5**4 .. 0.5**1.
+    assert values == [0.5**5, 0.5**4, 0.5**3, 0.5**2, 0.5]
+    merging = [p for p in scales if "patch_merging" in p or "reduction" in p]
+    assert merging and all(scales[p] == 0.5**3 for p in merging)
+    assert len(scales) == len(swin.weights) - 2  # all but the final norm
+
+
 def test_layer_decay_optimizer_steps_each_layer_at_its_rate(images):
     # Adam's first step moves every weight by lr (its update is
     # sign(g) * lr), so one step shows each variable's rate exactly.
