@@ -48,6 +48,11 @@ def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
               "--feature-layer", "2", "--probe-epochs", "5", "--output", pr])
     probed = report(pr)
     assert probed["feature_layer"] == 2
+    # The same command again: already done, nothing rewritten.
+    before = os.path.getmtime(os.path.join(pr, "report.json"))
+    cli.main(["probe", "--from", pretrained, "--labels-fraction", "0.1",
+              "--feature-layer", "2", "--probe-epochs", "5", "--output", pr])
+    assert os.path.getmtime(os.path.join(pr, "report.json")) == before
     assert 0.0 <= probed["test_knn_accuracy"] <= 1.0
 
     inp = str(tmp_path / "inp")

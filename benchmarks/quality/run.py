@@ -206,7 +206,7 @@ def main(argv=None):
     parser.add_argument("--finetune-lrs", type=float, nargs="+",
                         default=[1e-3, 2e-3, 4e-3])
     parser.add_argument("--probe-lrs", type=float, nargs="+",
-                        default=[3e-3, 1e-2, 3e-2])
+                        default=[1e-2, 3e-2, 1e-1])
     parser.add_argument("--layer-decay", type=float, default=0.75)
     parser.add_argument("--inpaint-images", type=int, default=200)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -281,14 +281,14 @@ def main(argv=None):
                 accs.append(probe(tr, train_y, subsets[seed],
                                   [(te, test_y)], best[1], seed)[0])
             tables["probe"][arm] = accs
-            # k-NN: layer on validation with seed 0.
-            k = min(20, n_labels)
+            # k-NN: layer and k on validation with seed 0.
             knn_val = {}
             for layer in range(1, 5):
                 tr, va, _ = features[(0, arm, layer)]
-                knn_val[layer] = knn_accuracy(
-                    tr[subsets[0]], train_y[subsets[0]], va, val_y, k=k)
-            knn_layer = max(knn_val, key=knn_val.get)
+                for k in sorted({min(k, n_labels) for k in (1, 3, 10, 20)}):
+                    knn_val[(layer, k)] = knn_accuracy(
+                        tr[subsets[0]], train_y[subsets[0]], va, val_y, k=k)
+            knn_layer, k = max(knn_val, key=knn_val.get)
             tables["knn"][arm] = [
                 knn_accuracy(
                     features[(s, arm, knn_layer)][0][subsets[s]],

@@ -83,12 +83,32 @@ def default_output(command, settings):
     return os.path.join("simmim_runs", f"{command}-{tag}-{digest}")
 
 
-def prepare_output(output, overwrite, settings, command):
+def finished_report(output, settings, command):
+    """The folder of a finished run of `command` with these settings (its
+    `report.json` records them), or None. Rerunning a finished command
+    prints where its results are instead of redoing it."""
+    if output is None:
+        output = default_output(command, settings)
+    try:
+        with open(os.path.join(output, "report.json")) as f:
+            saved = json.load(f).get("settings")
+    except (OSError, ValueError):
+        return None
+    if saved != json.loads(json.dumps(settings)):
+        return None
+    print(f"keras-simmim: the run in {output!r} is already complete: "
+          f"{os.path.join(output, 'report.md')}")
+    return output
+
+
+def prepare_output(output, overwrite, settings, command, own_files=()):
     """Returns `(output, checkpoint_dir, resume)`.
 
     `resume` is `(model_path, state)` when `output` holds checkpoints of a
     run with the same settings. A non-empty folder that is not such a run is
-    refused unless `overwrite`, which starts the run afresh.
+    refused unless `overwrite`, which starts the run afresh. A folder
+    holding only `own_files` (what an interrupted run of this command
+    writes) is reused.
     """
     from keras_simmim.training import latest_checkpoint
 
@@ -117,7 +137,8 @@ def prepare_output(output, overwrite, settings, command):
                 "--overwrite to start afresh, or choose another --output."
             )
         return output, checkpoints, resume
-    if os.path.isdir(output) and os.listdir(output) and not overwrite:
+    existing = set(os.listdir(output)) if os.path.isdir(output) else set()
+    if existing and not existing <= set(own_files) and not overwrite:
         raise SystemExit(
             f"keras-simmim: output folder {output!r} is not empty; pass "
             "--overwrite to replace its files or choose another --output."

@@ -32,6 +32,18 @@ def run(args):
         path = os.path.join(path, "model.keras")
     if not os.path.isfile(path):
         raise SystemExit(f"keras-simmim: no model file at {path!r}.")
+    # The file's size and time too: a retrained model is a new evaluation.
+    stat = os.stat(path)
+    settings = {"model": os.path.abspath(path), "data": args.data,
+                "split": args.split,
+                "model_file": f"{stat.st_size}-{int(stat.st_mtime)}"}
+    if not args.overwrite and common.finished_report(
+        args.output, settings, "evaluate"
+    ):
+        return args.output
+    output, _, _ = common.prepare_output(
+        args.output, args.overwrite, settings, "evaluate", own_files=()
+    )
     try:
         model = keras.saving.load_model(path)
     except Exception as error:
@@ -39,11 +51,6 @@ def run(args):
             f"keras-simmim: {path!r} is unreadable ({type(error).__name__}: "
             f"{error})."
         ) from None
-    settings = {"model": os.path.abspath(path), "data": args.data,
-                "split": args.split}
-    output, _, _ = common.prepare_output(
-        args.output, args.overwrite, settings, "evaluate"
-    )
     is_simmim = isinstance(model, SimMIMModel)
     data = sources.open_split(
         args.data, args.split, model.image_shape[0],

@@ -41,8 +41,12 @@ def run(args):
 
     settings = {"from": args.from_, "data": args.data, "split": args.split,
                 "num_images": args.num_images, "seed": args.seed}
+    if not args.overwrite and common.finished_report(
+        args.output, settings, "inpaint"
+    ):
+        return args.output
     output, _, _ = common.prepare_output(
-        args.output, args.overwrite, settings, "inpaint"
+        args.output, args.overwrite, settings, "inpaint", own_files=("inpainted.png", "inpainted.npy")
     )
     model = load_pretrained(args.from_)
     data = sources.open_split(

@@ -47,8 +47,12 @@ def run(args):
 
     settings = common.fingerprint(args, SETTINGS)
     settings["from"] = settings.pop("from_")
+    if not args.overwrite and common.finished_report(
+        args.output, settings, "probe"
+    ):
+        return args.output
     output, _, _ = common.prepare_output(
-        args.output, args.overwrite, settings, "probe"
+        args.output, args.overwrite, settings, "probe", own_files=()
     )
     keras.utils.set_random_seed(args.seed)
     backbone, origin = downstream_backbone(args)

@@ -7,12 +7,16 @@ from keras_simmim.utils.validation import check_positive_int
 
 def knn_predict(
     train_features, train_labels, features, k=20, temperature=0.07,
-    num_classes=None, batch_size=1024,
+    num_classes=None, batch_size=1024, center=True,
 ):
     """Weighted k-NN class prediction on cosine similarity.
 
     Each query's `k` most similar training features vote with weight
     `exp(similarity / temperature)` (the protocol of InstDisc / DINO).
+    With `center=True` (default) every feature is first centred on the
+    training features' mean: average-pooled patch features share a large
+    common component that otherwise makes all cosine similarities close to
+    1 and the vote close to a class count.
 
     Args:
         train_features: `(n, d)` array.
@@ -22,6 +26,7 @@ def knn_predict(
         temperature: float > 0.
         num_classes: default `max(train_labels) + 1`.
         batch_size: queries per similarity block.
+        center: bool, subtract the training features' mean first.
 
     Returns:
         int `(m,)` predicted labels.
@@ -29,7 +34,8 @@ def knn_predict(
     Example:
 
     >>> import numpy as np
-    >>> knn_predict(np.eye(2), np.array([0, 1]), np.array([[0.9, 0.1]]), k=1)
+    >>> bank = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> knn_predict(bank, np.array([0, 1]), np.array([[0.9, 0.1]]), k=1)
     array([0])
     """
     train_features = np.asarray(train_features, "float32")
@@ -57,6 +63,9 @@ def knn_predict(
     def unit(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
+    if center:
+        mean = train_features.mean(axis=0, keepdims=True)
+        train_features, features = train_features - mean, features - mean
     bank = unit(train_features)
     queries = unit(features)
     predictions = []
