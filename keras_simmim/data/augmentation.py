@@ -114,6 +114,14 @@ class ImagePreprocessor:
 
     def __call__(self, image, seed=None):
         image = tf.convert_to_tensor(image)
+        channels = image.shape[-1]
+        for name, value in (("mean", self.mean), ("std", self.std)):
+            if value.size not in (1, channels):
+                raise ValueError(
+                    f"`{name}` has {value.size} values but the images have "
+                    f"{channels} channel(s). Pass a {name} per channel (or "
+                    "one scalar), or convert the images with `channels=3`."
+                )
         pixels = tf.cast(image, "float32")[None]
         if self.augment:
             if seed is None:

@@ -182,3 +182,22 @@ def test_builtin_and_stratified_subset():
     assert not np.array_equal(picked, stratified_subset(labels, 0.1, seed=2))
     with pytest.raises(ValueError, match="num_images"):
         load_builtin("digits", num_images=5)
+
+
+def test_grey_batches_for_an_rgb_model_fail_clearly():
+    from keras_simmim import SimMIMModel
+    from tests.conftest import tiny_vit
+
+    model = SimMIMModel(tiny_vit(), mask_patch_size=8)
+    # ImageNet statistics have three values: a grey image is not silently
+    # broadcast to RGB by the normalisation.
+    with pytest.raises(ValueError, match="3 values but the images have 1"):
+        from_arrays(np.zeros((4, 32, 32, 1), "uint8"))
+    grey = from_arrays(np.zeros((4, 32, 32, 1), "uint8"), batch_size=4,
+                       mean=0.5, std=0.25)
+    with pytest.raises(ValueError, match=r"channels.*\(None, 32, 32, 3\)"):
+        model.fit(grey, epochs=1, verbose=0)
+    # Converted explicitly, the same images train.
+    rgb = from_arrays(np.zeros((4, 32, 32, 1), "uint8"), channels=3,
+                      batch_size=4)
+    SimMIMModel(tiny_vit(), mask_patch_size=8).fit(rgb, epochs=1, verbose=0)
