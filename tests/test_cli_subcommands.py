@@ -65,11 +65,13 @@ def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
     assert os.path.isfile(os.path.join(inp, "inpainted.png"))
 
 
-def test_finetune_from_scratch_resumes_after_a_kill(tmp_path):
-    # The scratch baseline (no --from) on the synthetic data.
+def test_finetune_from_scratch_is_reproducible_and_guards_its_folder(
+    tmp_path
+):
+    # The scratch baseline (no --from).
     out = str(tmp_path / "ft")
-    flags = ["finetune", "--data", "synthetic", "--labels-fraction", "0.02",
-             "--epochs", "2", "--output", out]
+    flags = ["finetune", "--labels-fraction", "0.02", "--epochs", "2",
+             "--output", out]
     cli.main(flags[:-4] + ["--epochs", "1"] + flags[-2:])
     # An interrupted 2-epoch run is refused as other settings...
     with pytest.raises(SystemExit, match="--epochs 1 -> 2"):

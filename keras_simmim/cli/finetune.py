@@ -98,10 +98,9 @@ def run(args):
             flip=False, shuffle=True, seed=epoch_seed(args.seed, epoch),
         )
 
-    steps_per_epoch = sum(1 for _ in dataset(0))
-    num_classes = int(max(
-        int(y.numpy().max()) for _, y in dataset(0)
-    )) + 1
+    first = dataset(0)
+    steps_per_epoch = sources.num_batches(first)
+    num_classes = sources.num_classes(args.data, first, image_size)
     if resume is None:
         model = SimMIMClassifier(
             backbone, num_classes=num_classes,

@@ -146,7 +146,7 @@ def run(args):
         )
 
     train = dataset("train", 0)
-    steps_per_epoch = sum(1 for _ in train)
+    steps_per_epoch = sources.num_batches(train)
     validation = dataset("validation")
     if resume is None:
         model, initial_epoch, previous = build_model(args, steps_per_epoch), 0, {}

@@ -10,6 +10,7 @@
   (and optionally `validation/`, `test/`) subfolders provides those splits.
 """
 
+import functools
 import os
 
 import numpy as np
@@ -33,13 +34,26 @@ def kind(spec):
     )
 
 
+@functools.lru_cache(maxsize=8)
 def builtin_arrays(spec, split, image_size, num_images=None):
+    """A built-in split, generated once per process (the CLI rebuilds its
+    pipeline every epoch)."""
     from keras_simmim.data import load_builtin
 
-    return load_builtin(
+    images, labels = load_builtin(
         spec, split, image_size=image_size,
         num_images=num_images if spec == "synthetic" else None,
     )
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def num_batches(dataset):
+    """Batches per pass, from the pipeline's cardinality when it is known
+    (no decoding), else by counting."""
+    count = int(dataset.cardinality())
+    return count if count >= 0 else sum(1 for _ in dataset)
 
 
 def _folder_split(spec, split):
@@ -97,6 +111,17 @@ def open_split(spec, split, image_size, with_labels, **options):
         )
     except ValueError as error:
         raise SystemExit(f"keras-simmim: --data {spec}: {error}") from None
+
+
+def num_classes(spec, dataset, image_size):
+    """Classes of a labelled `--data`: from the labels of a built-in split,
+    a folder's class subfolders, or (TFDS) one pass over the labels."""
+    if kind(spec) == "builtin":
+        return int(builtin_arrays(spec, "train", image_size)[1].max()) + 1
+    names = getattr(dataset, "class_names", None)
+    if names:
+        return len(names)
+    return int(max(int(np.max(y)) for _, y in dataset)) + 1
 
 
 def first_images(dataset, count):
