@@ -20,7 +20,8 @@ def report(folder):
 def pretrained(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "pre")
     cli.main(["pretrain", "--num-images", "64", "--epochs", "1",
-              "--batch-size", "32", "--output", out])
+              "--batch-size", "32", "--image-size", "16",
+              "--mask-patch-size", "8", "--output", out])
     return out
 
 
@@ -61,29 +62,21 @@ def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
     scores = report(inp)
     assert {"psnr_simmim", "psnr_mean_fill", "psnr_biharmonic"} <= set(scores)
     filled = np.load(os.path.join(inp, "inpainted.npy"))
-    assert filled.shape == (4, 32, 32, 3) and filled.dtype == np.uint8
+    assert filled.shape == (4, 16, 16, 3) and filled.dtype == np.uint8
     assert os.path.isfile(os.path.join(inp, "inpainted.png"))
 
 
-def test_finetune_from_scratch_is_reproducible_and_guards_its_folder(
-    tmp_path
-):
-    # The scratch baseline (no --from).
+def test_finetune_from_scratch_guards_its_folder(tmp_path):
+    # The scratch baseline (no --from), at 16 px.
     out = str(tmp_path / "ft")
-    flags = ["finetune", "--labels-fraction", "0.02", "--epochs", "2",
+    flags = ["finetune", "--labels-fraction", "0.02", "--image-size", "16",
              "--output", out]
-    cli.main(flags[:-4] + ["--epochs", "1"] + flags[-2:])
-    # An interrupted 2-epoch run is refused as other settings...
+    cli.main(flags + ["--epochs", "1"])
+    assert report(out)["test_accuracy"] >= 0.0
+    # A finished 1-epoch run is not silently replaced by a 2-epoch one.
     with pytest.raises(SystemExit, match="--epochs 1 -> 2"):
-        cli.main(flags)
-    reference = str(tmp_path / "ref")
-    cli.main(flags[:-1] + [reference])
-    cli.main(flags[:-1] + [out, "--overwrite"])
-    a = keras.saving.load_model(os.path.join(out, "model.keras"))
-    b = keras.saving.load_model(os.path.join(reference, "model.keras"))
-    for x, y in zip(a.weights, b.weights):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(x),
-                                      keras.ops.convert_to_numpy(y))
+        cli.main(flags + ["--epochs", "2"])
+    assert os.path.isfile(os.path.join(out, "model.keras"))
 
 
 def test_pretrain_on_a_folder_of_images(tmp_path):
@@ -97,7 +90,7 @@ def test_pretrain_on_a_folder_of_images(tmp_path):
     out = str(tmp_path / "run")
     with pytest.warns(UserWarning, match="bad.png"):
         cli.main(["pretrain", "--data", str(folder), "--epochs", "1",
-                  "--batch-size", "4", "--output", out])
+                  "--batch-size", "4", "--image-size", "16", "--output", out])
     history = json.load(open(os.path.join(out, "history.json")))
     assert len(history["history"]["loss"]) == 1
 
