@@ -35,9 +35,13 @@ from keras_simmim.data import load_digits
 from keras_simmim.data import normalize
 from keras_simmim.data import stratified_subset
 from keras_simmim.downstream import SimMIMClassifier
+from keras_simmim.downstream import biharmonic_fill
 from keras_simmim.downstream import extract_features
 from keras_simmim.downstream import fit_linear_probe
 from keras_simmim.downstream import knn_accuracy
+from keras_simmim.downstream import masked_psnr
+from keras_simmim.downstream import mean_fill
+from keras_simmim.downstream import pixel_mask_from_grid
 from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -148,34 +152,21 @@ def probe(features, labels, subset, evals, lr, seed):
     return [float(head.evaluate(f, y, verbose=0)[1]) for f, y in evals]
 
 
-def psnr(a, b, mask):
-    err = np.mean((a.astype("float64")[mask] - b.astype("float64")[mask]) ** 2)
-    return float(10 * np.log10(255.0**2 / max(err, 1e-12)))
-
-
 def inpainting(model, test_pixels, count):
-    from skimage.restoration import inpaint_biharmonic
-
+    """PSNR on the masked pixels: SimMIM, mean fill and biharmonic
+    inpainting on the same masks."""
     pixels = test_pixels[:count]
     images = normalize(pixels)
     mask = keras.ops.convert_to_numpy(model.masking(images)).astype(bool)
-    filled = denormalize(keras.ops.convert_to_numpy(
-        model.inpaint(images, mask)))
-    factor = pixels.shape[1] // mask.shape[1]
-    pixel_mask = mask.repeat(factor, 1).repeat(factor, 2)
-    full = np.broadcast_to(pixel_mask[..., None], pixels.shape)
-    mean_fill = pixels.copy().astype("float64")
-    bihar = np.empty_like(mean_fill)
-    for i in range(len(pixels)):
-        visible = pixels[i][~pixel_mask[i]]
-        mean_fill[i][pixel_mask[i]] = visible.mean(axis=0)
-        bihar[i] = inpaint_biharmonic(
-            pixels[i].astype("float64"), pixel_mask[i], channel_axis=-1
-        )
+    filled = denormalize(model.inpaint(images, mask))
+    pixel_mask = pixel_mask_from_grid(mask, pixels.shape[1:3])
     return {
-        "simmim": psnr(filled, pixels, full),
-        "mean_fill": psnr(np.round(mean_fill), pixels, full),
-        "biharmonic": psnr(np.clip(np.round(bihar), 0, 255), pixels, full),
+        "simmim": masked_psnr(filled, pixels, pixel_mask),
+        "mean_fill": masked_psnr(
+            np.round(mean_fill(pixels, pixel_mask)), pixels, pixel_mask),
+        "biharmonic": masked_psnr(
+            np.clip(np.round(biharmonic_fill(pixels, pixel_mask)), 0, 255),
+            pixels, pixel_mask),
         "images": int(count),
         "masked_fraction": float(pixel_mask.mean()),
     }

@@ -83,12 +83,10 @@ def run(args):
 
     if resume is None:
         backbone, origin = downstream_backbone(args)
-    else:
-        origin = "resumed checkpoint"
-    if resume is None:
         image_size = image_size_of(backbone, args)
     else:
         model = common.load_checkpoint_model(resume)
+        origin = "resumed checkpoint"
         image_size = model.image_shape[0]
 
     def dataset(epoch):
