@@ -160,28 +160,33 @@ def load_checkpoint_model(resume):
         ) from None
 
 
-def write_json_atomically(path, payload):
+def write_text_atomically(path, text):
+    """Writes `text` to `path` through a temporary file and a rename."""
     partial = f"{path}.{os.getpid()}.partial"
     with open(partial, "w") as f:
-        json.dump(payload, f, indent=2)
+        f.write(text)
     os.replace(partial, path)
 
 
+def write_json_atomically(path, payload):
+    write_text_atomically(path, json.dumps(payload, indent=2))
+
+
 def write_report(output, title, metrics, details):
-    """Writes `report.json` and `report.md` (a metrics table) atomically."""
-    write_json_atomically(
-        os.path.join(output, "report.json"), {"metrics": metrics, **details}
-    )
+    """Writes `report.md` (a metrics table), then `report.json`, each
+    atomically; `report.json` comes last because it marks the run done."""
     lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
     for name, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         lines.append(f"| {name} | {shown} |")
     lines += ["", "Settings:", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(details.get("settings", {}).items())]
-    partial = os.path.join(output, f".report.md.{os.getpid()}.partial")
-    with open(partial, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(partial, os.path.join(output, "report.md"))
+    write_text_atomically(
+        os.path.join(output, "report.md"), "\n".join(lines) + "\n"
+    )
+    write_json_atomically(
+        os.path.join(output, "report.json"), {"metrics": metrics, **details}
+    )
 
 
 def verbosity():

@@ -80,7 +80,9 @@ def run(args):
     except ImportError:
         pass
     grid = reconstruction_grid(
-        images, model.reconstruction_to_images(images, filled), mask
+        # `filled` is already in image space (`inpaint` un-normalises a
+        # `norm_target` prediction); converting it again would do it twice.
+        images, filled, mask
     )
     picture = Image.fromarray(grid).resize(
         (grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST

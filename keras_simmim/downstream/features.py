@@ -1,5 +1,6 @@
 """Frozen-feature extraction for probes and k-NN."""
 
+import keras
 import numpy as np
 
 from keras_simmim.downstream.classifier import SimMIMClassifier
@@ -38,13 +39,8 @@ def extract_features(backbone, images, feature_layer=None, batch_size=256,
     for batch in batches:
         if isinstance(batch, tuple):
             batch = batch[0]
-        features.append(np.asarray(
-            _to_numpy(extractor.features(batch, training=False)), "float32"
+        features.append(np.asarray(keras.ops.convert_to_numpy(
+            extractor.features(batch, training=False)), "float32"
         ))
     return np.concatenate(features)
 
-
-def _to_numpy(x):
-    import keras
-
-    return keras.ops.convert_to_numpy(x)
