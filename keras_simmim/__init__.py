@@ -1,6 +1,7 @@
 """keras_simmim: SimMIM masked image modeling for Keras 3, on every backend."""
 
 from keras_simmim import backbones
+from keras_simmim import distribute
 from keras_simmim import downstream
 from keras_simmim import layers
 from keras_simmim import models

@@ -30,6 +30,7 @@ MODULES = [
     "keras_simmim.downstream.probe",
     "keras_simmim.downstream.inpainting",
     "keras_simmim.visualization",
+    "keras_simmim.distribute.layouts",
 ]
 
 

@@ -155,3 +155,123 @@ def test_model_inputs_work_or_say_why(
     assert tuple(out["mask"].shape) == (2, 8, 8)
     assert np.isfinite(to_numpy(out["reconstruction"])).all()
     assert keras.backend.standardize_dtype(out["mask"].dtype) == "bool"
+
+
+def tiny_cnn():
+    """A functional CNN that takes any image size (output stride 4)."""
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same")(x)
+    return keras.Model(inputs, x)
+
+
+OVERRIDE_NAMES = ("image_shape", "model_patch_size", "encoder_stride")
+
+
+@cases(50)
+@given(
+    family=st.sampled_from(["vit", "cnn"]),
+    image_shape=mostly(
+        st.sampled_from(
+            [(32, 32, 3), (32, 32, 3), (16, 32, 3), None, (24, 24, 1),
+             (20, 20, 3), (0, 8, 3)]
+        )
+    ),
+    model_patch_size=mostly(
+        st.sampled_from([None, None, 4, 8, 2, 3, 0]), odds=6
+    ),
+    encoder_stride=mostly(st.sampled_from([None, None, 4, 8]), odds=6),
+    mask_patch_size=st.sampled_from([8, 16]),
+)
+def test_overrides_work_or_say_why(
+    family, image_shape, model_patch_size, encoder_stride, mask_patch_size
+):
+    backbone = tiny_vit() if family == "vit" else tiny_cnn()
+    overrides = dict(
+        image_shape=image_shape, model_patch_size=model_patch_size,
+        encoder_stride=encoder_stride,
+    )
+    try:
+        model = SimMIMModel(
+            backbone, mask_patch_size=mask_patch_size, seed=0, **overrides
+        )
+    except (ValueError, TypeError) as error:
+        event(f"{family} refused: {type(error).__name__}")
+        message = str(error)
+        assert any(
+            name in message
+            for name in OVERRIDE_NAMES + ("mask_patch_size", "height", "width")
+        ), message
+        return
+    event(f"{family} built")
+    height, width, channels = model.image_shape
+    if image_shape is not None:
+        assert model.image_shape == tuple(image_shape)
+    if model_patch_size is not None:
+        assert model.patch_size == model_patch_size
+    images = np.zeros((2, height, width, channels), "float32")
+    out = model(images)
+    assert tuple(out["reconstruction"].shape) == (2, height, width, channels)
+    p = model.patch_size
+    assert tuple(out["mask"].shape) == (2, height // p, width // p)
+    # The overrides survive serialisation.
+    clone = SimMIMModel.from_config(model.get_config())
+    assert (clone.image_shape, clone.patch_size) == (model.image_shape, p)
+
+
+@pytest.fixture(scope="module")
+def preset_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("preset") / "tiny"
+    SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0).save_to_preset(path)
+    return path
+
+
+VALID_OVERRIDES = {
+    "mask_patch_size": st.sampled_from([4, 8, 16]),
+    "mask_ratio": st.floats(0.1, 0.9),
+    "loss": st.sampled_from(["l1", "mse"]),
+    "seed": st.one_of(st.none(), st.integers(0, 9)),
+}
+
+
+@cases(30)
+@given(
+    preset=mostly(
+        st.just("preset"),
+        st.sampled_from(["missing", "file", "empty", None, 3, b"x"]),
+        odds=3,
+    ),
+    overrides=st.lists(
+        st.sampled_from([*VALID_OVERRIDES, "colour"]), max_size=2, unique=True
+    ).flatmap(
+        lambda keys: st.fixed_dictionaries(
+            {key: mostly(VALID_OVERRIDES.get(key, anything)) for key in keys}
+        )
+    ),
+)
+def test_from_preset_works_or_says_why(preset_dir, tmp_path_factory,
+                                       preset, overrides):
+    if preset == "preset":
+        preset = preset_dir
+    elif preset in ("missing", "file", "empty"):
+        root = tmp_path_factory.mktemp("bad")
+        preset = root / preset
+        if preset.name == "file":
+            preset.write_text("not a preset")
+        elif preset.name == "empty":
+            preset.mkdir()
+    try:
+        model = SimMIMModel.from_preset(preset, **overrides)
+    except (ValueError, TypeError) as error:
+        event(f"refused: {type(error).__name__}")
+        message = str(error)
+        assert any(
+            name in message for name in ("preset", *overrides)
+        ), message
+        return
+    event("loaded")
+    for name, value in overrides.items():
+        attribute = {"loss": "loss_type"}.get(name, name)
+        assert getattr(model, attribute) == value
+    out = model.predict(np.zeros((1, 32, 32, 3), "float32"), verbose=0)
+    assert out["reconstruction"].shape == (1, 32, 32, 3)

@@ -24,6 +24,7 @@ functional Keras model whose output, or whose last feature map before a
 classification head, is a 4-D feature map.
 """
 
+import numpy as np
 from keras import ops
 
 _ADAPTERS = []
@@ -55,10 +56,24 @@ def tokens_to_grid(tokens, rows, cols):
 
 
 def _as_shape(value):
-    try:
-        return tuple(None if v is None else int(v) for v in value)
-    except TypeError:
-        return value
+    """The `image_shape` override as a tuple of ints, or None."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(
+            "`image_shape` must be a tuple (height, width, channels). "
+            f"Received: image_shape={value!r}."
+        )
+    shape = tuple(value)
+    if any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer))
+        for v in shape
+    ):
+        raise TypeError(
+            "`image_shape` must hold ints (height, width, channels). "
+            f"Received: image_shape={value!r}."
+        )
+    return tuple(int(v) for v in shape)
 
 
 class BackboneAdapter:

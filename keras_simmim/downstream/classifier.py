@@ -10,6 +10,7 @@ from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.downstream.layer_decay import warmup_cosine
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
 
 HEAD_NORMS = ("layer", "batch", None)
@@ -189,6 +190,12 @@ class SimMIMClassifier(keras.Model):
             metrics=["accuracy"],
             **kwargs,
         )
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """`keras.Model.load_weights`; a file that cannot be read (truncated,
+        missing, not a weights file) raises a `ValueError` naming it."""
+        with unreadable_file_named(filepath):
+            super().load_weights(filepath, *args, **kwargs)
 
     def get_config(self):
         config = super().get_config()

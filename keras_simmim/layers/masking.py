@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_simmim.distribute.replicas import replica_position
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
 
@@ -136,9 +137,14 @@ class RandomPatchMasking(keras.layers.Layer):
         num_blocks = rows * cols
         num_masked = self.num_masked_blocks(height, width)
         batch = ops.shape(images)[0]
+        # Under tf.distribute each replica draws the whole global batch's
+        # noise and keeps its own rows: the masks one device would draw.
+        replica, replicas = replica_position()
         noise = keras.random.uniform(
-            (batch, num_blocks), seed=self.seed_generator
+            (batch * replicas, num_blocks), seed=self.seed_generator
         )
+        if replicas > 1:
+            noise = ops.slice(noise, (replica * batch, 0), (batch, num_blocks))
         # The rank of each block's noise value is a uniformly random
         # permutation: the `num_masked` lowest ranks are an exact-size,
         # uniformly chosen subset.

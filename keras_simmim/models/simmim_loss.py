@@ -3,6 +3,7 @@
 import numpy as np
 from keras import ops
 
+from keras_simmim.distribute.replicas import sum_over_replicas
 from keras_simmim.layers.masking import upsample_mask
 
 LOSSES = ("l1", "mse")
@@ -88,4 +89,6 @@ def masked_reconstruction_loss(target, reconstruction, mask, loss="l1"):
     err = ops.abs(diff) if loss == "l1" else ops.square(diff)
     channels = float(target.shape[-1])
     total = ops.sum(err * pixel_mask)
-    return total / (ops.sum(pixel_mask) + 1e-5) / channels
+    # Under tf.distribute: this replica's share of the global-batch loss.
+    count = sum_over_replicas(ops.sum(pixel_mask))
+    return total / (count + 1e-5) / channels

@@ -17,6 +17,10 @@ from keras_simmim.training.input_check import METRIC_NAME
 from keras_simmim.training.input_check import NonFiniteInputCheck
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.distribute.replicas import in_multi_replica_strategy
+from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.distribute.replicas import sum_gradients_before_clipping
+from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
 
 INPUT_KEYS = ("images", "mask")
@@ -319,8 +323,12 @@ class SimMIMModel(keras.Model):
             y_pred["mask"],
             loss=self.loss_type,
         )
+        # Regularisation losses are per model, not per replica: each of N
+        # tf.distribute replicas adds 1/N of them (the loss above is already
+        # this replica's share).
+        _, replicas = replica_position()
         for extra in self.losses:
-            loss = loss + ops.cast(extra, "float32")
+            loss = loss + ops.cast(extra, "float32") / replicas
         return loss
 
     # ------------------------------------------------------------------ #
@@ -358,6 +366,11 @@ class SimMIMModel(keras.Model):
             **kwargs: other `keras.Model.compile` arguments (`metrics`,
                 `jit_compile`, `steps_per_execution`, ...). `loss` is not
                 accepted: choose the loss with the constructor's `loss=`.
+
+        Under a multi-replica `tf.distribute` strategy the optimizer is made
+        to sum the replicas' gradients before clipping them
+        (`keras_simmim.distribute.sum_gradients_before_clipping`), so
+        training matches one device with the same global batch.
         """
         if kwargs.pop("loss", None) is not None:
             raise ValueError(
@@ -374,6 +387,9 @@ class SimMIMModel(keras.Model):
             )
         super().compile(optimizer=optimizer, **kwargs)
         optimizer = self.optimizer
+        if in_multi_replica_strategy():
+            # Keras clips per-replica gradients before summing them.
+            sum_gradients_before_clipping(optimizer)
         if (
             exclude_no_decay_variables
             and getattr(optimizer, "weight_decay", None)
@@ -408,6 +424,12 @@ class SimMIMModel(keras.Model):
             }
         )
         return config
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """`keras.Model.load_weights`; a file that cannot be read (truncated,
+        missing, not a weights file) raises a `ValueError` naming it."""
+        with unreadable_file_named(filepath):
+            super().load_weights(filepath, *args, **kwargs)
 
     def save_own_variables(self, store):
         # Runs before Keras saves the sublayers (the backbone).

@@ -24,6 +24,7 @@ import tempfile
 import keras
 import keras_hub
 
+from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.version import __version__
 
 # A preset holds the model, not a training run: `model.save_weights` would
@@ -66,11 +67,13 @@ def load_preset(model_cls, preset, **kwargs):
         config = dict(saved["config"]["config"])
         config.update(kwargs)
         model = model_cls.from_config(config)
-        saving_lib.load_weights_only(
-            model,
-            os.path.join(preset, SIMMIM_WEIGHTS_FILE),
-            objects_to_skip=[model.optimizer] if model.optimizer else None,
-        )
+        weights = os.path.join(preset, SIMMIM_WEIGHTS_FILE)
+        with unreadable_file_named(weights):
+            saving_lib.load_weights_only(
+                model,
+                weights,
+                objects_to_skip=[model.optimizer] if model.optimizer else None,
+            )
         return model
     config_path = os.path.join(preset, CONFIG_FILE)
     if not os.path.exists(config_path):
@@ -84,7 +87,8 @@ def load_preset(model_cls, preset, **kwargs):
         from keras_simmim.presets.transformers_checkpoints import load_transformers
 
         return load_transformers(model_cls, preset, config, **kwargs)
-    backbone = keras_hub.models.Backbone.from_preset(preset)
+    with unreadable_file_named(os.path.join(preset, "model.weights.h5")):
+        backbone = keras_hub.models.Backbone.from_preset(preset)
     return model_cls(backbone, **kwargs)
 
 

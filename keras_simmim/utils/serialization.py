@@ -1,5 +1,8 @@
 """Serialization helpers shared by the models that wrap a backbone."""
 
+import contextlib
+import os
+
 import keras
 
 
@@ -10,3 +13,17 @@ def with_deserialized_backbone(config):
         config["backbone"]
     )
     return config
+
+
+@contextlib.contextmanager
+def unreadable_file_named(path):
+    """Turns a weights file that h5py cannot read (truncated by a killed
+    copy, not HDF5, missing) into a `ValueError` that names the file: h5py's
+    own `OSError` does not."""
+    try:
+        yield
+    except OSError as error:
+        raise ValueError(
+            f"Weights file {os.fspath(path)!r} cannot be read ({error}). "
+            "It is missing, truncated or not a Keras weights file."
+        ) from error

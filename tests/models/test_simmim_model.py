@@ -1,3 +1,4 @@
+import inspect
 import json
 import os
 import subprocess
@@ -204,7 +205,26 @@ model.save_weights("{weights}")
 model.save_to_preset("{preset}")
 np.save("{outputs}", out["reconstruction"])
 np.save("{seed_state}", keras.ops.convert_to_numpy(model.masking.seed_generator.state))
+for dtype in half_dtypes(keras.backend.backend()):
+    keras.utils.set_random_seed(0)
+    half = SimMIMModel(
+        tiny_vit(dtype=dtype), mask_patch_size=8, seed=0, dtype=dtype)
+    half.fit(data["images"], batch_size=4, epochs=1, verbose=0)
+    half.save("{root}/" + dtype + ".keras")
+    out = half.predict(
+        {{"images": data["images"], "mask": data["mask"]}}, verbose=0)
+    np.save("{root}/" + dtype + ".npy", out["reconstruction"].astype("float32"))
+    np.savez("{root}/" + dtype + "-weights.npz", *[
+        keras.ops.convert_to_numpy(keras.ops.cast(v, "float32"))
+        for v in half.weights])
 """
+
+
+def half_dtypes(backend):
+    """Half-precision policies a backend can run on CPU: XLA's CPU backend
+    has no float16 matmul (JAX raises "F16_F16_F32 is not supported by
+    dot_general on CPU"); on a GPU JAX runs float16 too."""
+    return ("bfloat16",) if backend == "jax" else ("bfloat16", "float16")
 
 
 @pytest.mark.parametrize("source", BACKENDS)
@@ -220,13 +240,34 @@ def test_model_saved_under_another_backend_loads(images, tmp_path, source):
         preset=str(tmp_path / "preset"),
         outputs=str(tmp_path / "out.npy"),
         seed_state=str(tmp_path / "seed_state.npy"),
+        root=str(tmp_path),
     )
     env = dict(os.environ, KERAS_BACKEND=source)
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    script = inspect.getsource(half_dtypes) + SAVE_SCRIPT.format(**paths)
     subprocess.run(
-        [sys.executable, "-c", SAVE_SCRIPT.format(**paths)],
+        [sys.executable, "-c", script],
         check=True, env=env, cwd=root, capture_output=True,
     )
+    target = keras.backend.backend()
+    for dtype in set(half_dtypes(source)) & set(half_dtypes(target)):
+        # A half-precision model: same policy, bit-identical weights, and
+        # outputs equal up to the backends' half-precision rounding.
+        half = keras.saving.load_model(tmp_path / f"{dtype}.keras")
+        assert half.dtype_policy.name == dtype
+        assert half.backbone.dtype_policy.name == dtype
+        assert {v.dtype for v in half.weights} == {dtype}
+        saved = np.load(tmp_path / f"{dtype}-weights.npz")
+        for i, variable in enumerate(half.weights):
+            np.testing.assert_array_equal(
+                to_numpy(keras.ops.cast(variable, "float32")),
+                saved[f"arr_{i}"],
+            )
+        out = half.predict(
+            {"images": images[:4], "mask": fixed_mask(4)}, verbose=0
+        )["reconstruction"].astype("float32")
+        expected = np.load(tmp_path / f"{dtype}.npy")
+        np.testing.assert_allclose(out, expected, atol=0.05, rtol=0.02)
     from_weights = SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0)
     from_weights.load_weights(paths["weights"])
     for loaded in (

@@ -1,0 +1,419 @@
+"""SimMIM training throughput: keras_simmim on each backend vs transformers.
+
+    python benchmarks/throughput.py                      # CPU table
+    python benchmarks/throughput.py --gpu --peak-tflops 989   # GPU mode
+
+Every measurement runs in its own subprocess (a Keras backend is fixed per
+process), one after the other on the same machine, in one run of this
+script: the reference is Hugging Face transformers'
+`ViTForMaskedImageModeling` (PyTorch eager, same config, same batch, AdamW,
+SimMIM's masked L1 loss), and each keras_simmim row is a ratio against it.
+A training step is forward + backward + AdamW update of a whole batch; the
+first `--warmup` steps (compilation) are not timed. Peak memory is the
+process's peak resident set size (CPU) or the accelerator's peak allocation
+(GPU). The input pipeline (`keras_simmim.data.from_arrays` with SimMIM's
+augmentation, and PNG decoding through `from_folder`) is timed separately:
+it must deliver images faster than the fastest training step eats them.
+
+The CPU mode writes `benchmarks/throughput_results.{md,json}`; the GPU mode
+(ViT-B/16 at 224, mixed bfloat16) prints images/s and model FLOPs
+utilisation against `--peak-tflops` and writes `--out`.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+CONFIGS = {
+    # name: image size, patch, width, depth, heads, mlp, batch
+    "small": dict(image=32, patch=4, width=192, depth=6, heads=3, mlp=768,
+                  batch=64),
+    "vit-tiny-224": dict(image=224, patch=16, width=192, depth=12, heads=3,
+                         mlp=768, batch=64),
+    "vit-b16-224": dict(image=224, patch=16, width=768, depth=12, heads=12,
+                        mlp=3072, batch=128),
+}
+MASK_PATCH = {"small": 8, "vit-tiny-224": 32, "vit-b16-224": 32}
+TARGETS = {  # small config, this CPU: minimum ratio vs the reference
+    "fastest float32": 2.0,
+    "every backend float32": 1.0,
+    "mixed_bfloat16": 4.0,
+}
+
+
+def train_flops(c):
+    """Matmul/conv FLOPs of one training step per image (3x forward)."""
+    n = (c["image"] // c["patch"]) ** 2
+    d, m, p = c["width"], c["mlp"], c["patch"]
+    embed = 2 * n * p * p * 3 * d
+    block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 4 * n * d * m
+    head = 2 * n * d * p * p * 3
+    return 3 * (embed + c["depth"] * block + head)
+
+
+def peak_memory_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def masks(c, steps, seed=0):
+    """Fixed random masks on the patch grid, 60% of mask blocks."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    grid = c["image"] // c["patch"]
+    blocks = c["image"] // MASK_PATCH[c["name"]]
+    factor = grid // blocks
+    noise = rng.random((steps, c["batch"], blocks * blocks))
+    count = int(np.ceil(0.6 * blocks * blocks))
+    ranks = noise.argsort(-1).argsort(-1) < count
+    mask = ranks.reshape(steps, c["batch"], blocks, blocks)
+    return mask.repeat(factor, 2).repeat(factor, 3)
+
+
+def run_reference(c, steps, warmup, precision, device):
+    """transformers' ViTForMaskedImageModeling, PyTorch eager."""
+    import numpy as np
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(
+        image_size=c["image"], patch_size=c["patch"], hidden_size=c["width"],
+        num_hidden_layers=c["depth"], num_attention_heads=c["heads"],
+        intermediate_size=c["mlp"], encoder_stride=c["patch"],
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )
+    model = transformers.ViTForMaskedImageModeling(config).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4,
+                                  weight_decay=0.05)
+    rng = np.random.default_rng(0)
+    images = torch.tensor(rng.normal(
+        size=(c["batch"], 3, c["image"], c["image"])).astype("float32"),
+        device=device)
+    all_masks = torch.tensor(
+        masks(c, steps + warmup).reshape(steps + warmup, c["batch"], -1),
+        device=device)
+
+    def step(i):
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16,
+                            enabled=precision == "mixed_bfloat16"):
+            loss = model(images, bool_masked_pos=all_masks[i]).loss
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    for i in range(warmup):
+        step(i)
+    sync(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        loss = step(warmup + i)
+    float(loss)
+    sync(device)
+    return time.perf_counter() - start, float(loss)
+
+
+def sync(device):
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_keras(c, steps, warmup, precision):
+    """keras_simmim.SimMIMModel around keras-hub's ViTBackbone, `fit()`."""
+    import keras
+    import keras_hub
+    import numpy as np
+
+    import keras_simmim
+
+    keras.utils.set_random_seed(0)
+    dtype = None if precision == "float32" else precision
+    backbone = keras_hub.models.ViTBackbone(
+        image_shape=(c["image"], c["image"], 3), patch_size=c["patch"],
+        num_layers=c["depth"], num_heads=c["heads"], hidden_dim=c["width"],
+        mlp_dim=c["mlp"], dtype=dtype,
+    )
+    model = keras_simmim.SimMIMModel(
+        backbone, mask_patch_size=MASK_PATCH[c["name"]], mask_ratio=0.6,
+        seed=0, dtype=dtype,
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.05))
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(c["batch"], c["image"], c["image"], 3)).astype(
+        "float32")
+
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            times.append(time.perf_counter())
+
+        def on_train_end(self, logs=None):
+            times.append(time.perf_counter())
+
+    data = np.repeat(images[None], steps + warmup, 0).reshape(
+        -1, c["image"], c["image"], 3)
+    history = model.fit(data, batch_size=c["batch"], epochs=1, verbose=0,
+                        shuffle=False, callbacks=[Timer()])
+    # Keras reads the loss at the end, which waits for the last step.
+    return times[-1] - times[warmup], float(history.history["loss"][-1])
+
+
+def run_pipeline(c, batches, decode):
+    """Images/s delivered by the tf.data input pipeline (with augmentation;
+    `decode`: from PNG files through `from_folder`)."""
+    import tempfile
+
+    import numpy as np
+
+    from keras_simmim.data import from_arrays
+    from keras_simmim.data import from_folder
+
+    rng = np.random.default_rng(0)
+    count = c["batch"] * 8
+    pixels = rng.integers(0, 256, (count, c["image"], c["image"], 3),
+                          dtype="uint8")
+    if decode:
+        from PIL import Image
+
+        folder = tempfile.mkdtemp(prefix="simmim-bench-")
+        for i, p in enumerate(pixels):
+            Image.fromarray(p).save(os.path.join(folder, f"{i:05d}.png"))
+        ds = from_folder(folder, image_size=c["image"], batch_size=c["batch"],
+                         augment=True, shuffle=True, seed=0)
+    else:
+        ds = from_arrays(pixels, batch_size=c["batch"], augment=True,
+                         shuffle=True, seed=0)
+    ds = ds.repeat()
+    iterator = iter(ds)
+    for _ in range(2):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return time.perf_counter() - start
+
+
+def worker(args):
+    c = dict(CONFIGS[args.config], name=args.config)
+    steps, warmup = args.steps, args.warmup
+    if args.worker == "pipeline":
+        seconds = run_pipeline(c, steps, args.decode)
+        loss = None
+    elif args.worker == "reference":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        seconds, loss = run_reference(c, steps, warmup, args.precision, device)
+    else:
+        seconds, loss = run_keras(c, steps, warmup, args.precision)
+    out = {
+        "images_per_s": steps * c["batch"] / seconds,
+        "seconds": seconds, "steps": steps, "loss": loss,
+        "peak_memory_mb": peak_memory_mb(),
+    }
+    if args.worker != "pipeline" and args.gpu:
+        out["peak_memory_mb"] = gpu_peak_memory_mb(args.worker)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def gpu_peak_memory_mb(kind):
+    backend = os.environ.get("KERAS_BACKEND")
+    if kind == "reference" or backend == "torch":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        return stats.get("peak_bytes_in_use", 0) / 2**20
+    import tensorflow as tf
+
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+
+
+def measure(kind, config, precision, steps, warmup, backend="torch",
+            decode=False, gpu=False):
+    command = [sys.executable, os.path.abspath(__file__), "--worker", kind,
+               "--config", config, "--precision", precision,
+               "--steps", str(steps), "--warmup", str(warmup)]
+    if decode:
+        command.append("--decode")
+    if gpu:
+        command.append("--gpu")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True,
+                          text=True)
+    lines = [line for line in done.stdout.splitlines()
+             if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worker", choices=["reference", "keras", "pipeline"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--config", default="small", choices=sorted(CONFIGS))
+    parser.add_argument("--precision", default="float32",
+                        choices=["float32", "mixed_bfloat16"])
+    parser.add_argument("--decode", action="store_true",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--configs", nargs="+",
+                        default=["small", "vit-tiny-224"])
+    parser.add_argument("--backends", nargs="+",
+                        default=["tensorflow", "jax", "torch"])
+    parser.add_argument("--gpu", action="store_true",
+                        help="GPU mode: ViT-B/16 at 224, mixed bfloat16.")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="The accelerator's bf16 peak, for MFU.")
+    parser.add_argument("--out", default=os.path.join(
+        HERE, "throughput_results"))
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+    if args.gpu:
+        return gpu_mode(args)
+
+    start = time.time()
+    steps = {"small": args.steps, "vit-tiny-224": max(3, args.steps // 4)}
+    rows = []
+    for config in args.configs:
+        n = steps.get(config, args.steps)
+        for precision in ("float32", "mixed_bfloat16"):
+            result = measure("reference", config, precision, n, args.warmup)
+            rows.append(dict(config=config, impl="transformers (torch)",
+                             precision=precision, **result))
+            print(rows[-1], flush=True)
+            for backend in args.backends:
+                result = measure("keras", config, precision, n, args.warmup,
+                                 backend)
+                rows.append(dict(config=config, impl=f"keras_simmim {backend}",
+                                 precision=precision, **result))
+                print(rows[-1], flush=True)
+        for decode in (False, True):
+            result = measure("pipeline", config, "float32", 20, 0,
+                             "tensorflow", decode=decode)
+            rows.append(dict(config=config, precision="-", impl=(
+                "input pipeline " + ("PNG decode + " if decode else "")
+                + "augment"), **result))
+            print(rows[-1], flush=True)
+    results = {"rows": rows, "seconds": round(time.time() - start),
+               "command": "python benchmarks/throughput.py " + " ".join(
+                   argv if argv is not None else sys.argv[1:]),
+               "flops_per_image": {c: train_flops(CONFIGS[c])
+                                   for c in args.configs}}
+    results["verdicts"] = verdicts(rows)
+    with open(args.out + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+        f.write(markdown(results))
+    print(markdown(results))
+
+
+def reference_speed(rows, config):
+    for row in rows:
+        if (row["config"], row["impl"], row["precision"]) == (
+                config, "transformers (torch)", "float32"):
+            return row.get("images_per_s")
+    return None
+
+
+def verdicts(rows):
+    """The targets of the small config, each met or missed."""
+    ref = reference_speed(rows, "small")
+    if not ref:
+        return {}
+    fp32 = {r["impl"]: r["images_per_s"] / ref for r in rows
+            if r["config"] == "small" and r["precision"] == "float32"
+            and r["impl"].startswith("keras_simmim") and "images_per_s" in r}
+    bf16 = {r["impl"]: r["images_per_s"] / ref for r in rows
+            if r["config"] == "small" and r["precision"] == "mixed_bfloat16"
+            and r["impl"].startswith("keras_simmim") and "images_per_s" in r}
+    out = {}
+    if fp32:
+        best = max(fp32, key=fp32.get)
+        out["fastest float32"] = [best, fp32[best],
+                                  fp32[best] >= TARGETS["fastest float32"]]
+        worst = min(fp32, key=fp32.get)
+        out["every backend float32"] = [
+            worst, fp32[worst], fp32[worst] >= TARGETS["every backend float32"]]
+    if bf16:
+        best = max(bf16, key=bf16.get)
+        out["mixed_bfloat16"] = [best, bf16[best],
+                                 bf16[best] >= TARGETS["mixed_bfloat16"]]
+    return out
+
+
+def markdown(results):
+    rows = results["rows"]
+    lines = [
+        "# SimMIM training throughput (2-core CPU)",
+        "",
+        f"Made by `{results['command']}` in {results['seconds']} s. "
+        "Images/s of a whole training step (forward, backward, AdamW); "
+        "ratio = images/s / transformers' ViTForMaskedImageModeling in "
+        "float32 on the same config, measured in the same run. Peak memory "
+        "is the process's peak RSS.",
+        "",
+        "| config | implementation | precision | images/s | ratio | "
+        "peak MB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ref = reference_speed(rows, row["config"])
+        if "images_per_s" not in row:
+            lines.append(f"| {row['config']} | {row['impl']} | "
+                         f"{row['precision']} | failed: {row['error']} | | |")
+            continue
+        ratio = (f"{row['images_per_s'] / ref:.2f}x"
+                 if ref and not row["impl"].startswith("input") else "")
+        lines.append(
+            f"| {row['config']} | {row['impl']} | {row['precision']} | "
+            f"{row['images_per_s']:.0f} | {ratio} | "
+            f"{row['peak_memory_mb']:.0f} |")
+    lines += ["", "Targets (small config):", ""]
+    for name, (impl, ratio, met) in results["verdicts"].items():
+        lines.append(f"- {name} >= {TARGETS[name]:g}x: {impl} {ratio:.2f}x, "
+                     + ("met" if met else "**missed**"))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def gpu_mode(args):
+    config = "vit-b16-224"
+    c = CONFIGS[config]
+    flops = train_flops(c)
+    rows = []
+    for kind, backend in [("reference", "torch")] + [
+            ("keras", b) for b in args.backends]:
+        result = measure(kind, config, "mixed_bfloat16", args.steps,
+                         args.warmup, backend, gpu=True)
+        if "images_per_s" in result and args.peak_tflops:
+            result["mfu"] = (result["images_per_s"] * flops
+                             / (args.peak_tflops * 1e12))
+        rows.append(dict(impl=backend if kind == "keras" else "transformers",
+                         **result))
+        print(rows[-1], flush=True)
+    with open(args.out + "-gpu.json", "w") as f:
+        json.dump({"config": c, "flops_per_image": flops, "rows": rows}, f,
+                  indent=1)
+
+
+if __name__ == "__main__":
+    main()
