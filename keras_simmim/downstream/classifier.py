@@ -5,13 +5,15 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
+from keras_simmim.distribute.replicas import in_multi_replica_strategy
+from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.downstream.layer_decay import warmup_cosine
-from keras_simmim.utils.validation import check_choice
-from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
+from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_positive_int
 
 HEAD_NORMS = ("layer", "batch", None)
 
@@ -190,6 +192,14 @@ class SimMIMClassifier(keras.Model):
             metrics=["accuracy"],
             **kwargs,
         )
+
+    def compile(self, *args, **kwargs):
+        """`keras.Model.compile`; under a multi-replica `tf.distribute`
+        strategy the optimizer sums the replicas' gradients before clipping
+        (see `keras_simmim.distribute.sum_gradients_before_clipping`)."""
+        super().compile(*args, **kwargs)
+        if in_multi_replica_strategy():
+            sum_gradients_before_clipping(self.optimizer)
 
     def load_weights(self, filepath, *args, **kwargs):
         """`keras.Model.load_weights`; a file that cannot be read (truncated,

@@ -65,9 +65,30 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 """ + COMMON + """
-runs = [train(tf.distribute.OneDeviceStrategy("/cpu:0").scope()),
-        train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope())]
-report(runs)
+from keras_simmim import SimMIMClassifier
+
+def finetune(scope):
+    # Layer-wise lr decay, weight decay and clipping under replication.
+    labels = np.arange(16) % 3
+    with scope:
+        keras.utils.set_random_seed(0)
+        model = SimMIMClassifier(tiny_vit(), num_classes=3)
+        model.compile_for_finetuning(1e-3, total_steps=4, warmup_steps=1,
+                                     layer_decay=0.75, clipnorm=0.05)
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    history = model.fit(data, epochs=2, verbose=0)
+    return model, history.history["loss"]
+
+one = tf.distribute.OneDeviceStrategy("/cpu:0")
+two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+runs = [train(one.scope()), train(two.scope())]
+tuned = [finetune(one.scope()), finetune(two.scope())]
+report(runs, {{"finetune_loss": [loss for _, loss in tuned],
+              "finetune_weight_diff": max(
+                  float(np.abs(keras.ops.convert_to_numpy(a)
+                               - keras.ops.convert_to_numpy(b)).max())
+                  for a, b in zip(tuned[0][0].trainable_weights,
+                                  tuned[1][0].trainable_weights))}})
 """
 
 JAX_SCRIPT = """
@@ -142,6 +163,9 @@ def test_mirrored_strategy_matches_one_device():
     np.testing.assert_allclose(two, one, rtol=1e-5)
     assert result["weight_diff"][0] < 1e-5
     assert one[1] < one[0]
+    one, two = result["finetune_loss"]
+    np.testing.assert_allclose(two, one, rtol=1e-5)
+    assert result["finetune_weight_diff"] < 1e-5
 
 
 @only_on("jax")
