@@ -7,6 +7,7 @@ import pytest
 
 MODULES = [
     "keras_simmim.layers.masking",
+    "keras_simmim.layers.mask_strategies",
     "keras_simmim.layers.mask_token",
     "keras_simmim.layers.pixel_shuffle",
     "keras_simmim.layers.reconstruction_head",

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from keras_simmim import SimMIMModel
 from keras_simmim.layers import RandomPatchMasking
+from keras_simmim.layers.mask_strategies import STRATEGIES
 from tests.conftest import tiny_vit
 from tests.conftest import to_numpy
 
@@ -61,13 +62,15 @@ def mostly(valid, other=anything, odds=4):
         st.one_of(st.integers(1, 6).map(lambda k: 8 * k), st.integers(1, 48)),
     ),
     batch=st.integers(1, 3),
+    strategy=mostly(st.sampled_from(STRATEGIES), odds=8),
 )
 def test_masking_works_or_says_why(
-    mask_patch_size, model_patch_size, mask_ratio, size, batch
+    mask_patch_size, model_patch_size, mask_ratio, size, batch, strategy
 ):
     try:
         layer = RandomPatchMasking(
-            mask_patch_size, model_patch_size, mask_ratio, seed=0
+            mask_patch_size, model_patch_size, mask_ratio, seed=0,
+            strategy=strategy,
         )
         mask = to_numpy(layer(np.zeros((batch, *size, 3), "float32")))
     except (ValueError, TypeError) as error:
@@ -76,7 +79,7 @@ def test_masking_works_or_says_why(
         assert any(
             name in message
             for name in ("mask_patch_size", "model_patch_size", "mask_ratio",
-                         "height", "width", "size")
+                         "height", "width", "size", "strategy")
         ), message
         return
     event("masked")

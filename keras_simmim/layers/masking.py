@@ -6,6 +6,9 @@ import keras
 from keras import ops
 
 from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.layers.mask_strategies import SCORES
+from keras_simmim.layers.mask_strategies import STRATEGIES
+from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
 
@@ -39,6 +42,17 @@ class RandomPatchMasking(keras.layers.Layer):
             (16 for ViT-B/16, 4 for Swin). The mask is returned on this grid.
         mask_ratio: float in (0, 1). Fraction of blocks to mask (0.6 in the
             paper); rounded up to a whole number of blocks.
+        strategy: where the blocks go, always exactly
+            `ceil(num_blocks * mask_ratio)` per image:
+            `"random"` (SimMIM, the default): uniformly random blocks;
+            `"patch"`: random single model patches (needs
+            `mask_patch_size == model_patch_size`);
+            `"grid"`: a regular lattice with a random phase (0.25: every
+            other block of every other row, 0.5: a checkerboard);
+            `"central"`: a central square, the outer ring partly filled;
+            `"blockwise"`: BEiT's block-wise masking, a union of random
+            rectangles of at least 16 blocks, aspect ratio 0.3 to 3.3.
+            See `keras_simmim.layers.mask_strategies`.
         seed: int or None. Seed of the layer's random stream. Two layers with
             the same seed draw the same sequence of masks.
         **kwargs: standard `keras.layers.Layer` arguments (`name`, ...).
@@ -71,6 +85,7 @@ class RandomPatchMasking(keras.layers.Layer):
         model_patch_size=16,
         mask_ratio=0.6,
         seed=None,
+        strategy="random",
         **kwargs,
     ):
         kwargs.setdefault("autocast", False)
@@ -78,6 +93,14 @@ class RandomPatchMasking(keras.layers.Layer):
         check_positive_int("mask_patch_size", mask_patch_size)
         check_positive_int("model_patch_size", model_patch_size)
         check_ratio("mask_ratio", mask_ratio)
+        check_choice("strategy", strategy, STRATEGIES)
+        if strategy == "patch" and mask_patch_size != model_patch_size:
+            raise ValueError(
+                "strategy='patch' masks single model patches: "
+                "`mask_patch_size` must equal `model_patch_size`. Received: "
+                f"mask_patch_size={mask_patch_size}, "
+                f"model_patch_size={model_patch_size}."
+            )
         if mask_patch_size % model_patch_size != 0:
             raise ValueError(
                 "`mask_patch_size` must be a multiple of `model_patch_size`. "
@@ -95,6 +118,7 @@ class RandomPatchMasking(keras.layers.Layer):
         self.model_patch_size = int(model_patch_size)
         self.mask_ratio = float(mask_ratio)
         self.seed = seed
+        self.strategy = strategy
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -138,17 +162,19 @@ class RandomPatchMasking(keras.layers.Layer):
         num_masked = self.num_masked_blocks(height, width)
         batch = ops.shape(images)[0]
         # Under tf.distribute each replica draws the whole global batch's
-        # noise and keeps its own rows: the masks one device would draw.
+        # scores and keeps its own rows: the masks one device would draw.
         replica, replicas = replica_position()
-        noise = keras.random.uniform(
-            (batch * replicas, num_blocks), seed=self.seed_generator
+        scores = SCORES[self.strategy](
+            batch * replicas, rows, cols, num_masked, self.seed_generator
         )
         if replicas > 1:
-            noise = ops.slice(noise, (replica * batch, 0), (batch, num_blocks))
-        # The rank of each block's noise value is a uniformly random
-        # permutation: the `num_masked` lowest ranks are an exact-size,
-        # uniformly chosen subset.
-        ranks = ops.argsort(ops.argsort(noise, axis=-1), axis=-1)
+            scores = ops.slice(
+                scores, (replica * batch, 0), (batch, num_blocks)
+            )
+        # The `num_masked` lowest-scoring blocks are masked: for random
+        # scores (the default) the ranks are a uniformly random permutation,
+        # so this is an exact-size, uniformly chosen subset.
+        ranks = ops.argsort(ops.argsort(scores, axis=-1), axis=-1)
         blocks = ops.reshape(ops.less(ranks, num_masked), (batch, rows, cols))
         return upsample_mask(
             blocks, self.mask_patch_size // self.model_patch_size
@@ -187,6 +213,7 @@ class RandomPatchMasking(keras.layers.Layer):
                 "model_patch_size": self.model_patch_size,
                 "mask_ratio": self.mask_ratio,
                 "seed": self.seed,
+                "strategy": self.strategy,
             }
         )
         return config

@@ -5,9 +5,13 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
+from keras_simmim.distribute.replicas import in_multi_replica_strategy
+from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.layers import MaskToken
 from keras_simmim.layers import RandomPatchMasking
 from keras_simmim.layers import ReconstructionHead
+from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.layers.masking import upsample_mask
 from keras_simmim.models.simmim_loss import LOSSES
 from keras_simmim.models.simmim_loss import local_normalized_target
@@ -15,13 +19,10 @@ from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
 from keras_simmim.training.input_check import METRIC_NAME
 from keras_simmim.training.input_check import NonFiniteInputCheck
-from keras_simmim.utils.validation import check_choice
-from keras_simmim.utils.validation import check_positive_int
-from keras_simmim.distribute.replicas import in_multi_replica_strategy
-from keras_simmim.distribute.replicas import replica_position
-from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
+from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_positive_int
 
 INPUT_KEYS = ("images", "mask")
 
@@ -53,6 +54,9 @@ class SimMIMModel(keras.Model):
             paper); a multiple of the backbone's patch size that divides the
             image height and width.
         mask_ratio: float in (0, 1). Fraction of blocks masked per image.
+        mask_strategy: where the masked blocks go: `"random"` (SimMIM),
+            `"patch"`, `"grid"`, `"central"` or `"blockwise"` (BEiT); see
+            `RandomPatchMasking`.
         loss: `"l1"` (the paper) or `"mse"`, on masked pixels only.
         norm_target: bool. Regress the locally normalised image (mean and
             variance over `norm_target_window` pixels) instead of the image.
@@ -112,10 +116,12 @@ class SimMIMModel(keras.Model):
         model_patch_size=None,
         encoder_stride=None,
         check_inputs=False,
+        mask_strategy="random",
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_choice("loss", loss, LOSSES)
+        check_choice("mask_strategy", mask_strategy, STRATEGIES)
         if not isinstance(check_inputs, bool):
             raise TypeError(
                 "`check_inputs` must be a bool. Received: "
@@ -161,6 +167,7 @@ class SimMIMModel(keras.Model):
             model_patch_size=self.patch_size,
             mask_ratio=mask_ratio,
             seed=seed,
+            strategy=mask_strategy,
             name="masking",
         )
         height, width, channels = self.image_shape
@@ -421,6 +428,7 @@ class SimMIMModel(keras.Model):
                 "seed": self.seed,
                 **self._overrides,
                 "check_inputs": self.check_inputs,
+                "mask_strategy": self.masking.strategy,
             }
         )
         return config
