@@ -95,7 +95,7 @@ def test_masking_works_or_says_why(
 @given(
     mask_patch_size=mostly(st.sampled_from([4, 8, 16, 32]), odds=8),
     mask_ratio=mostly(st.floats(0.01, 0.99), odds=8),
-    loss=mostly(st.sampled_from(["l1", "mse"]), odds=8),
+    loss=mostly(st.sampled_from(["l1", "mse", "smooth_l1"]), odds=8),
     norm_target=mostly(st.booleans(), odds=8),
     norm_target_window=mostly(st.sampled_from([3, 5, 47]), odds=8),
 )
@@ -232,7 +232,7 @@ def preset_dir(tmp_path_factory):
 VALID_OVERRIDES = {
     "mask_patch_size": st.sampled_from([4, 8, 16]),
     "mask_ratio": st.floats(0.1, 0.9),
-    "loss": st.sampled_from(["l1", "mse"]),
+    "loss": st.sampled_from(["l1", "mse", "smooth_l1"]),
     "seed": st.one_of(st.none(), st.integers(0, 9)),
 }
 

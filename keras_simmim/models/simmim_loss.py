@@ -6,7 +6,8 @@ from keras import ops
 from keras_simmim.distribute.replicas import sum_over_replicas
 from keras_simmim.layers.masking import upsample_mask
 
-LOSSES = ("l1", "mse")
+LOSSES = ("l1", "mse", "smooth_l1")
+REGIONS = ("masked", "all")
 
 
 def _window_counts(height, width, window):
@@ -64,18 +65,23 @@ def local_normalized_target(images, window=47):
     return (ops.cast(images, "float32") - mean) / std
 
 
-def masked_reconstruction_loss(target, reconstruction, mask, loss="l1"):
+def masked_reconstruction_loss(
+    target, reconstruction, mask, loss="l1", region="masked"
+):
     """SimMIM's loss on masked pixels, summed over the whole batch.
 
-    `sum(err * M) / (sum(M) + 1e-5) / C`, with `err` the absolute (l1) or
-    squared (mse) error, `M` the mask upsampled to pixels and `C` the number
-    of channels. Computed in float32.
+    `sum(err * M) / (sum(M) + 1e-5) / C`, with `err` the absolute (l1),
+    squared (mse) or smooth-L1 (Huber with beta 1: squared below 1, linear
+    above) error, `M` the mask upsampled to pixels (all ones for
+    `region="all"`, the paper's "predict all pixels" ablation) and `C` the
+    number of channels. Computed in float32.
 
     Args:
         target: `(batch, H, W, C)` images (or normalised targets).
         reconstruction: `(batch, H, W, C)` predictions.
         mask: `(batch, H // p, W // p)`, 1 (True) where masked.
-        loss: `"l1"` or `"mse"`.
+        loss: `"l1"`, `"mse"` or `"smooth_l1"`.
+        region: `"masked"` (SimMIM) or `"all"` pixels.
 
     Returns:
         A float32 scalar.
@@ -84,9 +90,16 @@ def masked_reconstruction_loss(target, reconstruction, mask, loss="l1"):
     reconstruction = ops.cast(reconstruction, "float32")
     factor = target.shape[1] // mask.shape[1]
     pixel_mask = upsample_mask(ops.cast(mask, "float32"), factor)
+    if region == "all":
+        pixel_mask = ops.ones_like(pixel_mask)
     pixel_mask = ops.expand_dims(pixel_mask, -1)
-    diff = target - reconstruction
-    err = ops.abs(diff) if loss == "l1" else ops.square(diff)
+    diff = ops.abs(target - reconstruction)
+    if loss == "mse":
+        err = ops.square(diff)
+    elif loss == "smooth_l1":
+        err = ops.where(diff < 1.0, 0.5 * ops.square(diff), diff - 0.5)
+    else:
+        err = diff
     channels = float(target.shape[-1])
     total = ops.sum(err * pixel_mask)
     # Under tf.distribute: this replica's share of the global-batch loss.

@@ -14,6 +14,7 @@ from keras_simmim.layers import ReconstructionHead
 from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.layers.masking import upsample_mask
 from keras_simmim.models.simmim_loss import LOSSES
+from keras_simmim.models.simmim_loss import REGIONS
 from keras_simmim.models.simmim_loss import local_normalized_target
 from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
@@ -57,7 +58,9 @@ class SimMIMModel(keras.Model):
         mask_strategy: where the masked blocks go: `"random"` (SimMIM),
             `"patch"`, `"grid"`, `"central"` or `"blockwise"` (BEiT); see
             `RandomPatchMasking`.
-        loss: `"l1"` (the paper) or `"mse"`, on masked pixels only.
+        loss: `"l1"` (the paper), `"mse"` or `"smooth_l1"`.
+        loss_region: `"masked"` (the paper: masked pixels only) or `"all"`
+            (every pixel, the paper's ablation).
         norm_target: bool. Regress the locally normalised image (mean and
             variance over `norm_target_window` pixels) instead of the image.
         norm_target_window: odd int, the window of `norm_target` (47).
@@ -117,11 +120,13 @@ class SimMIMModel(keras.Model):
         encoder_stride=None,
         check_inputs=False,
         mask_strategy="random",
+        loss_region="masked",
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_choice("loss", loss, LOSSES)
         check_choice("mask_strategy", mask_strategy, STRATEGIES)
+        check_choice("loss_region", loss_region, REGIONS)
         if not isinstance(check_inputs, bool):
             raise TypeError(
                 "`check_inputs` must be a bool. Received: "
@@ -153,6 +158,7 @@ class SimMIMModel(keras.Model):
         self.mask_patch_size = mask_patch_size
         self.mask_ratio = mask_ratio
         self.loss_type = loss
+        self.loss_region = loss_region
         self.norm_target = norm_target
         self.norm_target_window = norm_target_window
         self.seed = seed
@@ -329,6 +335,7 @@ class SimMIMModel(keras.Model):
             y_pred["reconstruction"],
             y_pred["mask"],
             loss=self.loss_type,
+            region=self.loss_region,
         )
         # Regularisation losses are per model, not per replica: each of N
         # tf.distribute replicas adds 1/N of them (the loss above is already
@@ -429,6 +436,7 @@ class SimMIMModel(keras.Model):
                 **self._overrides,
                 "check_inputs": self.check_inputs,
                 "mask_strategy": self.masking.strategy,
+                "loss_region": self.loss_region,
             }
         )
         return config

@@ -7,20 +7,29 @@ from keras_simmim.models import masked_reconstruction_loss
 from tests.conftest import to_numpy
 
 
-def reference_loss(x, x_hat, mask, p, squared):
+def reference_loss(x, x_hat, mask, p, loss):
     m = mask.repeat(p, 1).repeat(p, 2)[..., None].astype("float64")
-    err = (x - x_hat) ** 2 if squared else np.abs(x - x_hat)
+    if loss == "smooth_l1":  # PyTorch's own, beta 1
+        err = torch.nn.functional.smooth_l1_loss(
+            torch.tensor(x_hat, dtype=torch.float64),
+            torch.tensor(x, dtype=torch.float64), reduction="none", beta=1.0,
+        ).numpy()
+    else:
+        err = (x - x_hat) ** 2 if loss == "mse" else np.abs(x - x_hat)
     return (err * m).sum() / (m.sum() + 1e-5) / x.shape[-1]
 
 
-@pytest.mark.parametrize("loss", ["l1", "mse"])
-def test_masked_loss_formula(loss):
+@pytest.mark.parametrize("region", ["masked", "all"])
+@pytest.mark.parametrize("loss", ["l1", "mse", "smooth_l1"])
+def test_masked_loss_formula(loss, region):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 16, 24, 3)).astype("float32")
     x_hat = rng.normal(size=(3, 16, 24, 3)).astype("float32")
     mask = rng.random((3, 4, 6)) < 0.5
-    got = float(to_numpy(masked_reconstruction_loss(x, x_hat, mask, loss)))
-    want = reference_loss(x, x_hat, mask, 4, loss == "mse")
+    got = float(to_numpy(
+        masked_reconstruction_loss(x, x_hat, mask, loss, region=region)))
+    region_mask = mask if region == "masked" else np.ones_like(mask)
+    want = reference_loss(x, x_hat, region_mask, 4, loss)
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 

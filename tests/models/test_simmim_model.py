@@ -81,7 +81,7 @@ def test_norm_target_trains_against_local_normalised_pixels(images):
     np.testing.assert_allclose(back, images[:2], atol=1e-4)
 
 
-@pytest.mark.parametrize("loss", ["l1", "mse"])
+@pytest.mark.parametrize("loss", ["l1", "mse", "smooth_l1"])
 def test_fit_lowers_the_loss(images, loss):
     keras.utils.set_random_seed(0)
     model = SimMIMModel(tiny_vit(), mask_patch_size=8, loss=loss, seed=0)
@@ -95,6 +95,19 @@ def test_fit_lowers_the_loss(images, loss):
     assert after < 0.75 * before, (before, after)
     # The user's backbone object itself was trained.
     assert not np.allclose(to_numpy(model.backbone.weights[1]), backbone_before)
+
+
+def test_loss_region_all_scores_visible_pixels_too(images):
+    model = SimMIMModel(tiny_vit(), mask_patch_size=8, loss_region="all")
+    data = {"images": images[:4], "mask": fixed_mask(4)}
+    outputs = model(data)
+    got = float(to_numpy(model.compute_loss(x=data, y_pred=outputs)))
+    error = np.abs(images[:4] - to_numpy(outputs["reconstruction"]))
+    np.testing.assert_allclose(got, error.mean(), rtol=1e-4)
+    config = model.get_config()
+    assert config["loss_region"] == "all"
+    with pytest.raises(ValueError, match="loss_region.*'visible'"):
+        SimMIMModel(tiny_vit(), mask_patch_size=8, loss_region="visible")
 
 
 def test_fit_accepts_tf_data_and_generators(images):
