@@ -158,6 +158,10 @@ class SimMIMClassifier(keras.Model):
         the recipe's 20 of 100 epochs) then cosine-decayed, scaled per
         backbone layer by `layer_decay ** (depth from the top)`; sparse
         categorical cross-entropy with label smoothing, accuracy metric.
+        Inside a multi-replica `tf.distribute` scope the optimizer sums the
+        replicas' gradients before clipping
+        (`keras_simmim.distribute.sum_gradients_before_clipping`; call it
+        yourself on an optimizer you `compile` with directly).
 
         Args:
             learning_rate: peak learning rate.
@@ -192,13 +196,11 @@ class SimMIMClassifier(keras.Model):
             metrics=["accuracy"],
             **kwargs,
         )
-
-    def compile(self, *args, **kwargs):
-        """`keras.Model.compile`; under a multi-replica `tf.distribute`
-        strategy the optimizer sums the replicas' gradients before clipping
-        (see `keras_simmim.distribute.sum_gradients_before_clipping`)."""
-        super().compile(*args, **kwargs)
         if in_multi_replica_strategy():
+            # Keras clips per-replica gradients before summing them. (Not in
+            # an override of `compile`: Keras skips `compile_from_config`
+            # for models that override it, and loading would lose the
+            # optimizer.)
             sum_gradients_before_clipping(self.optimizer)
 
     def load_weights(self, filepath, *args, **kwargs):
