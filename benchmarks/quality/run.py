@@ -189,7 +189,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--fractions", type=float, nargs="+",
                         default=[0.02, 0.05, 0.1])
-    parser.add_argument("--pretrain-epochs", type=int, default=60)
+    parser.add_argument("--pretrain-epochs", type=int, default=200)
     parser.add_argument("--pretrain-batch", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=2e-3)
     parser.add_argument("--finetune-steps", type=int, default=300)
