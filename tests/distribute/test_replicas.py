@@ -125,7 +125,6 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 jax.distributed.initialize(f"localhost:{{port}}", num_processes=2,
                            process_id=process)
 from jax.experimental import multihost_utils
-import tensorflow as tf
 """ + COMMON + """
 keras.distribution.set_distribution(keras.distribution.DataParallel(
     devices=keras.distribution.list_devices()))
