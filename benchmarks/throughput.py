@@ -129,13 +129,24 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_keras(c, steps, warmup, precision):
-    """keras_simmim.SimMIMModel around keras-hub's ViTBackbone, `fit()`."""
+def run_keras(c, steps, warmup, precision, variant):
+    """keras_simmim.SimMIMModel around keras-hub's ViTBackbone, `fit()`.
+
+    `variant`: "default" (what `compile()` gives), "xla" (TensorFlow with
+    `jit_compile=True`; Keras's "auto" turns XLA off on CPU-only TF) or
+    "math-attention" (torch: SDPA's math kernel instead of its CPU flash
+    kernel, whose bfloat16 backward is slow).
+    """
     import keras
     import keras_hub
     import numpy as np
 
     import keras_simmim
+
+    if variant == "math-attention":
+        import torch
+
+        torch.backends.cuda.enable_flash_sdp(False)  # also steers the CPU
 
     keras.utils.set_random_seed(0)
     dtype = None if precision == "float32" else precision
@@ -148,7 +159,8 @@ def run_keras(c, steps, warmup, precision):
         backbone, mask_patch_size=MASK_PATCH[c["name"]], mask_ratio=0.6,
         seed=0, dtype=dtype,
     )
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.05))
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.05),
+                  jit_compile=True if variant == "xla" else "auto")
     rng = np.random.default_rng(0)
     images = rng.normal(size=(c["batch"], c["image"], c["image"], 3)).astype(
         "float32")
@@ -173,6 +185,7 @@ def run_keras(c, steps, warmup, precision):
 def run_pipeline(c, batches, decode):
     """Images/s delivered by the tf.data input pipeline (with augmentation;
     `decode`: from PNG files through `from_folder`)."""
+    import shutil
     import tempfile
 
     import numpy as np
@@ -193,6 +206,7 @@ def run_pipeline(c, batches, decode):
         ds = from_folder(folder, image_size=c["image"], batch_size=c["batch"],
                          augment=True, shuffle=True, seed=0)
     else:
+        folder = None
         ds = from_arrays(pixels, batch_size=c["batch"], augment=True,
                          shuffle=True, seed=0)
     ds = ds.repeat()
@@ -202,12 +216,67 @@ def run_pipeline(c, batches, decode):
     start = time.perf_counter()
     for _ in range(batches):
         next(iterator)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if folder:
+        shutil.rmtree(folder)
+    return seconds
+
+
+def run_matmul(c, precision):
+    """GFLOP/s of the model's largest matmul (tokens x width x mlp) in the
+    backend's own library: the rate every implementation is bound by."""
+    import numpy as np
+
+    m, k, n = c["batch"] * (c["image"] // c["patch"]) ** 2, c["width"], c["mlp"]
+    a = np.random.default_rng(0).normal(size=(m, k)).astype("float32")
+    b = np.random.default_rng(1).normal(size=(k, n)).astype("float32")
+    backend = os.environ["KERAS_BACKEND"]
+    bf16 = precision == "mixed_bfloat16"
+    if backend == "torch":
+        import torch
+
+        a, b = torch.tensor(a), torch.tensor(b)
+        if bf16:
+            a, b = a.bfloat16(), b.bfloat16()
+
+        def run():
+            return (a @ b).sum().item()
+    elif backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        dt = jnp.bfloat16 if bf16 else jnp.float32
+        a, b = jnp.asarray(a, dt), jnp.asarray(b, dt)
+        f = jax.jit(lambda a, b: a @ b)
+
+        def run():
+            return f(a, b).block_until_ready()
+    else:
+        import tensorflow as tf
+
+        dt = tf.bfloat16 if bf16 else tf.float32
+        a, b = tf.cast(a, dt), tf.cast(b, dt)
+        f = tf.function(tf.linalg.matmul, jit_compile=True)
+
+        def run():
+            return f(a, b).numpy()
+    for _ in range(3):
+        run()
+    repeats = 30
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    seconds = time.perf_counter() - start
+    return 2 * m * k * n * repeats / seconds / 1e9
 
 
 def worker(args):
     c = dict(CONFIGS[args.config], name=args.config)
     steps, warmup = args.steps, args.warmup
+    if args.worker == "matmul":
+        print("RESULT " + json.dumps(
+            {"gflops": run_matmul(c, args.precision)}), flush=True)
+        return
     if args.worker == "pipeline":
         seconds = run_pipeline(c, steps, args.decode)
         loss = None
@@ -217,7 +286,8 @@ def worker(args):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         seconds, loss = run_reference(c, steps, warmup, args.precision, device)
     else:
-        seconds, loss = run_keras(c, steps, warmup, args.precision)
+        seconds, loss = run_keras(c, steps, warmup, args.precision,
+                                  args.variant)
     out = {
         "images_per_s": steps * c["batch"] / seconds,
         "seconds": seconds, "steps": steps, "loss": loss,
@@ -245,10 +315,11 @@ def gpu_peak_memory_mb(kind):
 
 
 def measure(kind, config, precision, steps, warmup, backend="torch",
-            decode=False, gpu=False):
+            decode=False, gpu=False, variant="default"):
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind,
                "--config", config, "--precision", precision,
-               "--steps", str(steps), "--warmup", str(warmup)]
+               "--steps", str(steps), "--warmup", str(warmup),
+               "--variant", variant]
     if decode:
         command.append("--decode")
     if gpu:
@@ -265,7 +336,10 @@ def measure(kind, config, precision, steps, warmup, backend="torch",
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--worker", choices=["reference", "keras", "pipeline"],
+    parser.add_argument("--worker",
+                        choices=["reference", "keras", "pipeline", "matmul"],
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="default",
                         help=argparse.SUPPRESS)
     parser.add_argument("--config", default="small", choices=sorted(CONFIGS))
     parser.add_argument("--precision", default="float32",
@@ -274,6 +348,10 @@ def main(argv=None):
                         help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Interleaved repeats of every measurement; the "
+                        "table reports medians (this machine's speed drifts "
+                        "by up to 2x between minutes).")
     parser.add_argument("--configs", nargs="+",
                         default=["small", "vit-tiny-224"])
     parser.add_argument("--backends", nargs="+",
@@ -291,28 +369,15 @@ def main(argv=None):
         return gpu_mode(args)
 
     start = time.time()
-    steps = {"small": args.steps, "vit-tiny-224": max(3, args.steps // 4)}
-    rows = []
-    for config in args.configs:
-        n = steps.get(config, args.steps)
-        for precision in ("float32", "mixed_bfloat16"):
-            result = measure("reference", config, precision, n, args.warmup)
-            rows.append(dict(config=config, impl="transformers (torch)",
-                             precision=precision, **result))
-            print(rows[-1], flush=True)
-            for backend in args.backends:
-                result = measure("keras", config, precision, n, args.warmup,
-                                 backend)
-                rows.append(dict(config=config, impl=f"keras_simmim {backend}",
-                                 precision=precision, **result))
-                print(rows[-1], flush=True)
-        for decode in (False, True):
-            result = measure("pipeline", config, "float32", 20, 0,
-                             "tensorflow", decode=decode)
-            rows.append(dict(config=config, precision="-", impl=(
-                "input pipeline " + ("PNG decode + " if decode else "")
-                + "augment"), **result))
-            print(rows[-1], flush=True)
+    jobs = plan(args)
+    runs = {i: [] for i in range(len(jobs))}
+    for round_ in range(args.rounds):
+        for i, job in enumerate(jobs):
+            result = measure(**job["measure"])
+            runs[i].append(result)
+            print(round_, job["row"], result, flush=True)
+    rows = [dict(job["row"], **summarize(runs[i]))
+            for i, job in enumerate(jobs)]
     results = {"rows": rows, "seconds": round(time.time() - start),
                "command": "python benchmarks/throughput.py " + " ".join(
                    argv if argv is not None else sys.argv[1:]),
@@ -326,6 +391,70 @@ def main(argv=None):
     print(markdown(results))
 
 
+def plan(args):
+    """Every measurement of one round, in the order they run."""
+    steps = {"small": args.steps, "vit-tiny-224": max(3, args.steps // 5)}
+    jobs = []
+
+    def add(row, **measure_args):
+        jobs.append({"row": row, "measure": measure_args})
+
+    for config in args.configs:
+        n = steps.get(config, args.steps)
+        for precision in ("float32", "mixed_bfloat16"):
+            add(dict(config=config, impl="transformers (torch)",
+                     precision=precision),
+                kind="reference", config=config, precision=precision,
+                steps=n, warmup=args.warmup)
+            for backend in args.backends:
+                variants = ["default"]
+                if backend == "tensorflow":
+                    variants.append("xla")
+                if backend == "torch" and precision == "mixed_bfloat16":
+                    variants.append("math-attention")
+                for variant in variants:
+                    impl = f"keras_simmim {backend}" + (
+                        "" if variant == "default" else f" ({variant})")
+                    add(dict(config=config, impl=impl, precision=precision),
+                        kind="keras", config=config, precision=precision,
+                        steps=n, warmup=args.warmup, backend=backend,
+                        variant=variant)
+        for backend in ["torch"] + [b for b in args.backends
+                                    if b != "torch"]:
+            for precision in ("float32", "mixed_bfloat16"):
+                add(dict(config=config, impl=f"matmul ceiling {backend}",
+                         precision=precision),
+                    kind="matmul", config=config, precision=precision,
+                    steps=1, warmup=0, backend=backend)
+        for decode in (False, True):
+            add(dict(config=config, precision="-", impl=(
+                "input pipeline " + ("PNG decode + " if decode else "")
+                + "augment")),
+                kind="pipeline", config=config, precision="float32",
+                steps=20, warmup=0, backend="tensorflow", decode=decode)
+    return jobs
+
+
+def summarize(results):
+    """Median over rounds (and the range) of every number measured."""
+    import statistics
+
+    good = [r for r in results if "error" not in r]
+    if not good:
+        return {"error": results[-1]["error"]}
+    out = {}
+    for key in good[0]:
+        values = [r[key] for r in good if r.get(key) is not None]
+        if values and all(isinstance(v, (int, float)) for v in values):
+            out[key] = statistics.median(values)
+    for key in ("images_per_s", "gflops"):
+        if key in out:
+            values = [r[key] for r in good]
+            out[key + "_range"] = [min(values), max(values)]
+    out["rounds"] = len(good)
+    return out
+
+
 def reference_speed(rows, config):
     for row in rows:
         if (row["config"], row["impl"], row["precision"]) == (
@@ -334,29 +463,43 @@ def reference_speed(rows, config):
     return None
 
 
+def backend_of(impl):
+    return impl.split()[1] if impl.startswith("keras_simmim") else None
+
+
 def verdicts(rows):
-    """The targets of the small config, each met or missed."""
+    """The targets of the small config, each met or missed, beside the bound
+    the measured matmul rate puts on any implementation."""
     ref = reference_speed(rows, "small")
     if not ref:
         return {}
-    fp32 = {r["impl"]: r["images_per_s"] / ref for r in rows
-            if r["config"] == "small" and r["precision"] == "float32"
-            and r["impl"].startswith("keras_simmim") and "images_per_s" in r}
-    bf16 = {r["impl"]: r["images_per_s"] / ref for r in rows
-            if r["config"] == "small" and r["precision"] == "mixed_bfloat16"
-            and r["impl"].startswith("keras_simmim") and "images_per_s" in r}
+    flops = train_flops(CONFIGS["small"])
     out = {}
-    if fp32:
-        best = max(fp32, key=fp32.get)
-        out["fastest float32"] = [best, fp32[best],
-                                  fp32[best] >= TARGETS["fastest float32"]]
-        worst = min(fp32, key=fp32.get)
-        out["every backend float32"] = [
-            worst, fp32[worst], fp32[worst] >= TARGETS["every backend float32"]]
-    if bf16:
-        best = max(bf16, key=bf16.get)
-        out["mixed_bfloat16"] = [best, bf16[best],
-                                 bf16[best] >= TARGETS["mixed_bfloat16"]]
+    for precision in ("float32", "mixed_bfloat16"):
+        best = {}  # backend -> (impl, ratio): its fastest variant
+        for r in rows:
+            backend = backend_of(r["impl"])
+            if (r["config"] != "small" or r["precision"] != precision
+                    or not backend or "images_per_s" not in r):
+                continue
+            ratio = r["images_per_s"] / ref
+            if ratio > best.get(backend, ("", 0))[1]:
+                best[backend] = (r["impl"], ratio)
+        ceiling = max((r["gflops"] for r in rows if r["config"] == "small"
+                       and r["impl"].startswith("matmul")
+                       and r["precision"] == precision and "gflops" in r),
+                      default=None)
+        bound = ceiling * 1e9 / flops / ref if ceiling else None
+        if not best:
+            continue
+        fastest = max(best.values(), key=lambda v: v[1])
+        if precision == "float32":
+            out["fastest float32"] = [*fastest, fastest[1] >= 2.0, bound]
+            slowest = min(best.values(), key=lambda v: v[1])
+            out["every backend float32"] = [*slowest, slowest[1] >= 1.0,
+                                            bound]
+        else:
+            out["mixed_bfloat16"] = [*fastest, fastest[1] >= 4.0, bound]
     return out
 
 
@@ -366,10 +509,15 @@ def markdown(results):
         "# SimMIM training throughput (2-core CPU)",
         "",
         f"Made by `{results['command']}` in {results['seconds']} s. "
-        "Images/s of a whole training step (forward, backward, AdamW); "
-        "ratio = images/s / transformers' ViTForMaskedImageModeling in "
-        "float32 on the same config, measured in the same run. Peak memory "
-        "is the process's peak RSS.",
+        "Images/s of a whole training step (forward, backward, AdamW), "
+        "median of the interleaved rounds (range in brackets); ratio = "
+        "images/s / transformers' ViTForMaskedImageModeling in float32 on "
+        "the same config, measured in the same run. Peak memory is the "
+        "process's peak RSS. `matmul ceiling` rows: GFLOP/s of the model's "
+        "largest matmul (tokens x width x MLP) in that library, and the "
+        "images/s an implementation would reach if *all* its training FLOPs "
+        f"({', '.join(f'{c}: {v / 1e9:.2f}' for c, v in results['flops_per_image'].items())}"
+        " GFLOP per image) ran at that rate.",
         "",
         "| config | implementation | precision | images/s | ratio | "
         "peak MB |",
@@ -377,20 +525,31 @@ def markdown(results):
     ]
     for row in rows:
         ref = reference_speed(rows, row["config"])
-        if "images_per_s" not in row:
-            lines.append(f"| {row['config']} | {row['impl']} | "
-                         f"{row['precision']} | failed: {row['error']} | | |")
+        head = f"| {row['config']} | {row['impl']} | {row['precision']} | "
+        if "error" in row:
+            lines.append(head + f"failed: {row['error']} | | |")
             continue
+        if "gflops" in row:
+            bound = row["gflops"] * 1e9 / results["flops_per_image"][
+                row["config"]]
+            lo, hi = row["gflops_range"]
+            lines.append(head + f"{bound:.0f} at {row['gflops']:.0f} GFLOP/s "
+                         f"[{lo:.0f}-{hi:.0f}] | "
+                         + (f"{bound / ref:.2f}x" if ref else "") + " | |")
+            continue
+        lo, hi = row["images_per_s_range"]
         ratio = (f"{row['images_per_s'] / ref:.2f}x"
                  if ref and not row["impl"].startswith("input") else "")
+        lines.append(head + f"{row['images_per_s']:.0f} [{lo:.0f}-{hi:.0f}] "
+                     f"| {ratio} | {row['peak_memory_mb']:.0f} |")
+    lines += ["", "Targets (small config; each backend at its fastest "
+              "setting):", ""]
+    for name, (impl, ratio, met, bound) in results["verdicts"].items():
         lines.append(
-            f"| {row['config']} | {row['impl']} | {row['precision']} | "
-            f"{row['images_per_s']:.0f} | {ratio} | "
-            f"{row['peak_memory_mb']:.0f} |")
-    lines += ["", "Targets (small config):", ""]
-    for name, (impl, ratio, met) in results["verdicts"].items():
-        lines.append(f"- {name} >= {TARGETS[name]:g}x: {impl} {ratio:.2f}x, "
-                     + ("met" if met else "**missed**"))
+            f"- {name} >= {TARGETS[name]:g}x: {impl} {ratio:.2f}x, "
+            + ("met" if met else "**missed**")
+            + (f" (the fastest matmul measured caps any implementation at "
+               f"{bound:.2f}x)" if bound else ""))
     lines.append("")
     return "\n".join(lines)
 

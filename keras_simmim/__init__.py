@@ -6,10 +6,12 @@ from keras_simmim import downstream
 from keras_simmim import layers
 from keras_simmim import models
 from keras_simmim.downstream import SimMIMClassifier
+from keras_simmim.models import MAEModel
 from keras_simmim.models import SimMIMModel
 from keras_simmim.version import __version__
 
 __all__ = [
+    "MAEModel",
     "SimMIMClassifier",
     "SimMIMModel",
     "backbones",

@@ -90,9 +90,15 @@ def test_pretrain_on_a_folder_of_images(tmp_path):
     out = str(tmp_path / "run")
     with pytest.warns(UserWarning, match="bad.png"):
         cli.main(["pretrain", "--data", str(folder), "--epochs", "1",
-                  "--batch-size", "4", "--image-size", "16", "--output", out])
+                  "--batch-size", "4", "--image-size", "16", "--output", out,
+                  "--mask-strategy", "grid", "--loss", "mse", "--head",
+                  "mlp"])
     history = json.load(open(os.path.join(out, "history.json")))
     assert len(history["history"]["loss"]) == 1
+    config = json.load(open(os.path.join(out, "preset", "simmim.json")))
+    config = config.get("config", config)
+    assert (config["mask_strategy"], config["loss"], config["head"]) == (
+        "grid", "mse", "mlp")
 
 
 def test_subcommand_errors(tmp_path):

@@ -12,6 +12,8 @@ MODULES = [
     "keras_simmim.layers.pixel_shuffle",
     "keras_simmim.layers.reconstruction_head",
     "keras_simmim.models.simmim_model",
+    "keras_simmim.models.mae_model",
+    "keras_simmim.layers.transformer_block",
     "keras_simmim.backbones.adapter",
     "keras_simmim.backbones.convnet",
     "keras_simmim.backbones.swin",

@@ -172,6 +172,28 @@ class BackboneAdapter:
             "for the ViT family."
         )
 
+    def tokens(self, embeddings):
+        """The encoder's input sequence for an embedding grid.
+
+        For backbones that work on token sequences (MAE drops masked tokens
+        from it): returns `(tokens, num_prefix)`, tokens `(batch,
+        num_prefix + rows * cols, dim)` with position embeddings added and
+        `num_prefix` leading tokens (class token) before the patch tokens in
+        row-major order.
+        """
+        raise ValueError(
+            f"{type(self.backbone).__name__} does not run on a sequence of "
+            "patch tokens that may be shortened, which MAE needs (the "
+            "encoder sees the visible tokens only); use a ViT-type backbone "
+            "(keras_hub.models.ViTBackbone), or SimMIMModel, which works "
+            "with any backbone."
+        )
+
+    def encode_tokens(self, tokens):
+        """Runs the encoder (with its final norm) on a token sequence from
+        `tokens()`, possibly shortened; returns `(batch, length, dim)`."""
+        self.tokens(None)  # raises
+
     def layer_groups(self):
         """Variables grouped by depth, input first, for layer-wise
         learning-rate decay: `[embedding variables, block 1, block 2, ...]`.

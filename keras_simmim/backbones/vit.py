@@ -91,6 +91,12 @@ class ViTAdapter(PatchTokenAdapter):
         x = self.encoder(self._tokens(embeddings))
         return self._to_grid(x, rows, cols)
 
+    def tokens(self, embeddings):
+        return self._tokens(embeddings), int(self.embedding.use_class_token)
+
+    def encode_tokens(self, tokens):
+        return self.encoder(tokens)
+
     def features_at(self, embeddings, depth):
         _, rows, cols, _ = embeddings.shape
         x = self.encoder.dropout(self._tokens(embeddings))

@@ -8,12 +8,15 @@ from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.backbones import BACKBONE_HELP
 from keras_simmim.cli.backbones import DEMO_BACKBONES
+from keras_simmim.layers.mask_strategies import STRATEGIES
+from keras_simmim.layers.reconstruction_head import HEADS
+from keras_simmim.models.simmim_loss import LOSSES
 
 # Settings that define a run: resuming needs the same ones.
 RUN_SETTINGS = (
     "data", "backbone", "epochs", "image_size", "batch_size", "num_images",
     "patch_size", "mask_patch_size", "mask_ratio", "learning_rate", "augment",
-    "seed",
+    "seed", "mask_strategy", "loss", "head",
 )
 
 
@@ -40,6 +43,13 @@ def add_parser(commands):
     parser.add_argument("--mask-patch-size", type=common.positive_int,
                         default=8)
     parser.add_argument("--mask-ratio", type=float, default=0.6)
+    parser.add_argument("--mask-strategy", choices=STRATEGIES,
+                        default="random",
+                        help="Where the masked blocks go (default random).")
+    parser.add_argument("--loss", choices=LOSSES, default="l1",
+                        help="Pixel loss, or colour classification.")
+    parser.add_argument("--head", choices=sorted(HEADS), default="linear",
+                        help="Pixel decoder (default SimMIM's linear head).")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
         "--augment", action=argparse.BooleanOptionalAction, default=True,
@@ -69,6 +79,9 @@ def build_model(args, steps_per_epoch):
         mask_patch_size=args.mask_patch_size,
         mask_ratio=args.mask_ratio,
         seed=args.seed,
+        mask_strategy=args.mask_strategy,
+        loss=args.loss,
+        head=args.head,
     )
     steps = max(2, args.epochs * steps_per_epoch)
     model.compile(

@@ -1,10 +1,25 @@
 """Layers that SimMIM models are made of."""
 
-from keras_simmim.layers.mask_token import MaskToken
 from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.layers.mask_strategies import average_distance
+from keras_simmim.layers.mask_token import MaskToken
 from keras_simmim.layers.masking import RandomPatchMasking
 from keras_simmim.layers.pixel_shuffle import PixelShuffle
+from keras_simmim.layers.reconstruction_head import HEADS
+from keras_simmim.layers.reconstruction_head import MLPReconstructionHead
 from keras_simmim.layers.reconstruction_head import ReconstructionHead
+from keras_simmim.layers.reconstruction_head import TransformerReconstructionHead
+from keras_simmim.layers.transformer_block import TransformerBlock
 
-__all__ = ["MaskToken", "PixelShuffle", "RandomPatchMasking", "ReconstructionHead"]
+__all__ = [
+    "HEADS",
+    "MLPReconstructionHead",
+    "MaskToken",
+    "PixelShuffle",
+    "RandomPatchMasking",
+    "ReconstructionHead",
+    "STRATEGIES",
+    "TransformerBlock",
+    "TransformerReconstructionHead",
+    "average_distance",
+]

@@ -1,11 +1,17 @@
-"""Models: SimMIM pretraining and its losses."""
+"""Models: SimMIM pretraining and its losses, and MAE for comparison."""
 
+from keras_simmim.models.mae_model import MAEModel
+from keras_simmim.models.simmim_loss import color_classification_loss
+from keras_simmim.models.simmim_loss import decode_color_logits
 from keras_simmim.models.simmim_loss import local_normalized_target
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
 from keras_simmim.models.simmim_model import SimMIMModel
 
 __all__ = [
+    "MAEModel",
     "SimMIMModel",
+    "color_classification_loss",
+    "decode_color_logits",
     "local_normalized_target",
     "masked_reconstruction_loss",
 ]

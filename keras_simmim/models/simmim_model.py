@@ -10,11 +10,15 @@ from keras_simmim.distribute.replicas import replica_position
 from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.layers import MaskToken
 from keras_simmim.layers import RandomPatchMasking
-from keras_simmim.layers import ReconstructionHead
+from keras_simmim.layers.reconstruction_head import make_head
 from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.layers.masking import upsample_mask
+from keras_simmim.models.inputs import MaskedImageInputs
 from keras_simmim.models.simmim_loss import LOSSES
 from keras_simmim.models.simmim_loss import REGIONS
+from keras_simmim.models.simmim_loss import check_color_bins
+from keras_simmim.models.simmim_loss import color_classification_loss
+from keras_simmim.models.simmim_loss import decode_color_logits
 from keras_simmim.models.simmim_loss import local_normalized_target
 from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
@@ -25,11 +29,9 @@ from keras_simmim.utils.serialization import with_deserialized_backbone
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
-INPUT_KEYS = ("images", "mask")
-
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SimMIMModel(keras.Model):
+class SimMIMModel(MaskedImageInputs, keras.Model):
     """SimMIM masked image modeling around an existing backbone.
 
     One training step: draw a random block mask (`RandomPatchMasking`), embed
@@ -58,7 +60,10 @@ class SimMIMModel(keras.Model):
         mask_strategy: where the masked blocks go: `"random"` (SimMIM),
             `"patch"`, `"grid"`, `"central"` or `"blockwise"` (BEiT); see
             `RandomPatchMasking`.
-        loss: `"l1"` (the paper), `"mse"` or `"smooth_l1"`.
+        loss: `"l1"` (the paper), `"mse"`, `"smooth_l1"` or
+            `"color_classification"` (each pixel channel's value quantised
+            into `num_color_bins` bins over `color_range`, cross-entropy; the
+            reconstruction is the expected bin centre).
         loss_region: `"masked"` (the paper: masked pixels only) or `"all"`
             (every pixel, the paper's ablation).
         norm_target: bool. Regress the locally normalised image (mean and
@@ -76,6 +81,18 @@ class SimMIMModel(keras.Model):
             map, which the head upsamples by. None takes it from the
             backbone (patch size for ViT/DeiT/DINOv2, `4 * 2**(stages-1)`
             for Swin, measured for CNNs); a different value is an error.
+        head: the pixel decoder: `"linear"` (SimMIM's 1x1 conv + pixel
+            shuffle), `"mlp"` (two 1x1 convs with GELU) or `"transformer"`
+            (a few transformer blocks first); see
+            `keras_simmim.layers.reconstruction_head`.
+        head_options: dict or None, the head's own arguments, e.g.
+            `{"num_layers": 4}` for `"transformer"` or `{"hidden_dim": 256}`.
+        num_color_bins: int >= 2, bins per channel for
+            `loss="color_classification"` (8).
+        color_range: `(low, high)`, the value range those bins cover (the
+            target's units: normalised pixels, or the locally normalised
+            target with `norm_target=True`); values outside go to the end
+            bins.
         check_inputs: bool. Count NaN/inf values in each training batch
             (the `nonfinite_inputs` metric) and stop `fit` with a
             `ValueError` naming the first batch that has any.
@@ -121,6 +138,10 @@ class SimMIMModel(keras.Model):
         check_inputs=False,
         mask_strategy="random",
         loss_region="masked",
+        head="linear",
+        head_options=None,
+        num_color_bins=8,
+        color_range=(-2.5, 2.5),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -138,6 +159,8 @@ class SimMIMModel(keras.Model):
                 f"norm_target={norm_target!r}."
             )
         check_positive_int("norm_target_window", norm_target_window)
+        num_color_bins, color_range = check_color_bins(
+            num_color_bins, color_range)
         if norm_target_window % 2 != 1:
             raise ValueError(
                 "`norm_target_window` must be odd. Received: "
@@ -162,6 +185,10 @@ class SimMIMModel(keras.Model):
         self.norm_target = norm_target
         self.norm_target_window = norm_target_window
         self.seed = seed
+        self.num_color_bins = num_color_bins
+        self.color_range = color_range
+        self.head_kind = head
+        self.head_options = dict(head_options or {})
         self.check_inputs = check_inputs
         if check_inputs:
             self.nonfinite_inputs = keras.metrics.Sum(name=METRIC_NAME)
@@ -180,9 +207,11 @@ class SimMIMModel(keras.Model):
         self.masking.block_grid(height, width)
         self.mask_shape = (height // self.patch_size, width // self.patch_size)
         self.mask_token = MaskToken(dtype=self.dtype_policy, name="mask_token")
-        self.head = ReconstructionHead(
-            stride=self.adapter.stride,
-            channels=channels,
+        self.head = make_head(
+            head,
+            self.adapter.stride,
+            channels * (num_color_bins if self.classifies_colors else 1),
+            self.head_options,
             dtype=self.dtype_policy,
             name="reconstruction_head",
         )
@@ -195,49 +224,6 @@ class SimMIMModel(keras.Model):
             }
         )
         self.compile()
-
-    # ------------------------------------------------------------------ #
-    # Inputs
-    # ------------------------------------------------------------------ #
-    def _unpack(self, inputs):
-        if isinstance(inputs, dict):
-            unknown = sorted(set(inputs) - set(INPUT_KEYS))
-            if unknown or "images" not in inputs:
-                raise ValueError(
-                    "SimMIMModel takes an image batch or a dict with key "
-                    "'images' and optional key 'mask'. Received keys: "
-                    f"{sorted(inputs)}."
-                )
-            return inputs["images"], inputs.get("mask")
-        return inputs, None
-
-    def _check_images(self, images):
-        shape = tuple(images.shape)
-        expected = (None,) + tuple(self.image_shape)
-        if len(shape) != 4 or any(
-            e is not None and s is not None and s != e
-            for s, e in zip(shape[1:], expected[1:])
-        ):
-            raise ValueError(
-                "`images` must have shape (batch, height, width, channels) = "
-                f"{expected} to match the backbone. Received shape: {shape}."
-            )
-
-    def _standardize_mask(self, mask):
-        rows, cols = self.mask_shape
-        shape = tuple(mask.shape)
-        if len(shape) == 2 and shape[1] == rows * cols:
-            mask = ops.reshape(mask, (-1, rows, cols))
-        elif len(shape) != 3 or tuple(shape[1:]) != (rows, cols):
-            raise ValueError(
-                f"`mask` must have shape (batch, {rows * cols}) or "
-                f"(batch, {rows}, {cols}) for images of size "
-                f"{self.image_shape[:2]} and patch size {self.patch_size}. "
-                f"Received shape: {shape}."
-            )
-        if mask.dtype == "bool":
-            return mask
-        return ops.greater(ops.cast(mask, "float32"), 0.5)
 
     # ------------------------------------------------------------------ #
     # Forward and loss
@@ -254,7 +240,20 @@ class SimMIMModel(keras.Model):
         factor = embeddings.shape[1] // self.mask_shape[0]
         embeddings = self.mask_token(embeddings, upsample_mask(mask, factor))
         features = self.adapter.encode(embeddings)
-        return {"reconstruction": self.head(features), "mask": mask}
+        prediction = self.head(features)
+        if not self.classifies_colors:
+            return {"reconstruction": prediction, "mask": mask}
+        return {
+            "reconstruction": decode_color_logits(
+                prediction, self.num_color_bins, self.color_range),
+            "color_logits": prediction,
+            "mask": mask,
+        }
+
+    @property
+    def classifies_colors(self):
+        """True for `loss="color_classification"`."""
+        return self.loss_type == "color_classification"
 
     def reconstruction_target(self, images):
         """The pixels the head learns to predict (float32)."""
@@ -330,13 +329,23 @@ class SimMIMModel(keras.Model):
             self.nonfinite_inputs.update_state(
                 ops.sum(ops.cast(ops.logical_not(finite), "float32"))
             )
-        loss = masked_reconstruction_loss(
-            self.reconstruction_target(images),
-            y_pred["reconstruction"],
-            y_pred["mask"],
-            loss=self.loss_type,
-            region=self.loss_region,
-        )
+        if self.classifies_colors:
+            loss = color_classification_loss(
+                self.reconstruction_target(images),
+                y_pred["color_logits"],
+                y_pred["mask"],
+                self.num_color_bins,
+                self.color_range,
+                region=self.loss_region,
+            )
+        else:
+            loss = masked_reconstruction_loss(
+                self.reconstruction_target(images),
+                y_pred["reconstruction"],
+                y_pred["mask"],
+                loss=self.loss_type,
+                region=self.loss_region,
+            )
         # Regularisation losses are per model, not per replica: each of N
         # tf.distribute replicas adds 1/N of them (the loss above is already
         # this replica's share).
@@ -437,6 +446,10 @@ class SimMIMModel(keras.Model):
                 "check_inputs": self.check_inputs,
                 "mask_strategy": self.masking.strategy,
                 "loss_region": self.loss_region,
+                "head": self.head_kind,
+                "head_options": self.head_options,
+                "num_color_bins": self.num_color_bins,
+                "color_range": list(self.color_range),
             }
         )
         return config
