@@ -23,6 +23,7 @@ MODULES = [
     "keras_simmim.data.synthetic",
     "keras_simmim.data.normalization",
     "keras_simmim.data.digits",
+    "keras_simmim.data.sort_of_clevr",
     "keras_simmim.data.builtin",
     "keras_simmim.data.subsets",
     "keras_simmim.data.augmentation",

@@ -12,6 +12,9 @@ from keras_simmim.data.normalization import IMAGENET_MEAN
 from keras_simmim.data.normalization import IMAGENET_STD
 from keras_simmim.data.normalization import denormalize
 from keras_simmim.data.normalization import normalize
+from keras_simmim.data.sort_of_clevr import language_prior_accuracy
+from keras_simmim.data.sort_of_clevr import load_sort_of_clevr
+from keras_simmim.data.sort_of_clevr import sort_of_clevr
 from keras_simmim.data.subsets import stratified_subset
 from keras_simmim.data.synthetic import SHAPE_NAMES
 from keras_simmim.data.synthetic import synthetic_scenes
@@ -26,10 +29,13 @@ __all__ = [
     "from_arrays",
     "from_folder",
     "from_tfds",
+    "language_prior_accuracy",
     "list_image_files",
     "load_builtin",
     "load_digits",
+    "load_sort_of_clevr",
     "normalize",
+    "sort_of_clevr",
     "stratified_subset",
     "synthetic_scenes",
 ]
