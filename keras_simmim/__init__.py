@@ -5,6 +5,7 @@ from keras_simmim import distribute
 from keras_simmim import downstream
 from keras_simmim import layers
 from keras_simmim import models
+from keras_simmim import multimodal
 from keras_simmim.downstream import SimMIMClassifier
 from keras_simmim.models import MAEModel
 from keras_simmim.models import SimMIMModel
@@ -18,5 +19,6 @@ __all__ = [
     "downstream",
     "layers",
     "models",
+    "multimodal",
     "__version__",
 ]

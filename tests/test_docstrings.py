@@ -35,6 +35,7 @@ MODULES = [
     "keras_simmim.downstream.inpainting",
     "keras_simmim.visualization",
     "keras_simmim.distribute.layouts",
+    "keras_simmim.multimodal.fusion",
 ]
 
 

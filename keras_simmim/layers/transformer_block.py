@@ -19,8 +19,10 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon: float, epsilon of both LayerNorms.
         **kwargs: standard `keras.layers.Layer` arguments.
 
-    Input shape:
-        `(batch, tokens, dim)`; output has the same shape.
+    Call arguments:
+        x: `(batch, tokens, dim)`; the output has the same shape.
+        attention_mask: optional `(batch, tokens, tokens)` bool, True where
+            query `i` may attend to key `j`.
 
     Example:
 
@@ -70,9 +72,9 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_in.build(input_shape)
         self.mlp_out.build(tuple(input_shape[:-1]) + (mlp_dim,))
 
-    def call(self, x):
+    def call(self, x, attention_mask=None):
         y = self.norm_1(x)
-        x = x + self.attention(y, y)
+        x = x + self.attention(y, y, attention_mask=attention_mask)
         return x + self.mlp_out(self.mlp_in(self.norm_2(x)))
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,19 @@
+"""Multimodal: fuse SimMIM-pretrained image encoders with text backbones."""
+
+from keras_simmim.multimodal.fusion import FUSIONS
+from keras_simmim.multimodal.fusion import CrossAttentionBlock
+from keras_simmim.multimodal.fusion import CrossAttentionFusion
+from keras_simmim.multimodal.fusion import GatedFusion
+from keras_simmim.multimodal.fusion import LateConcatFusion
+from keras_simmim.multimodal.fusion import MergedFusion
+from keras_simmim.multimodal.fusion import masked_mean
+
+__all__ = [
+    "FUSIONS",
+    "CrossAttentionBlock",
+    "CrossAttentionFusion",
+    "GatedFusion",
+    "LateConcatFusion",
+    "MergedFusion",
+    "masked_mean",
+]
