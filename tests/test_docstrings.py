@@ -36,6 +36,8 @@ MODULES = [
     "keras_simmim.visualization",
     "keras_simmim.distribute.layouts",
     "keras_simmim.multimodal.fusion",
+    "keras_simmim.multimodal.fusion_classifier",
+    "keras_simmim.multimodal.text",
 ]
 
 
