@@ -38,6 +38,7 @@ MODULES = [
     "keras_simmim.multimodal.fusion",
     "keras_simmim.multimodal.fusion_classifier",
     "keras_simmim.multimodal.text",
+    "keras_simmim.multimodal.contrastive",
 ]
 
 

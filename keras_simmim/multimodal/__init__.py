@@ -1,5 +1,7 @@
 """Multimodal: fuse SimMIM-pretrained image encoders with text backbones."""
 
+from keras_simmim.multimodal.contrastive import ContrastiveAligner
+from keras_simmim.multimodal.contrastive import retrieval_recall
 from keras_simmim.multimodal.fusion import FUSIONS
 from keras_simmim.multimodal.fusion import CrossAttentionBlock
 from keras_simmim.multimodal.fusion import CrossAttentionFusion
@@ -11,6 +13,8 @@ from keras_simmim.multimodal.fusion_classifier import FusionClassifier
 from keras_simmim.multimodal.text import build_text_preprocessor
 
 __all__ = [
+    "ContrastiveAligner",
+    "retrieval_recall",
     "FUSIONS",
     "CrossAttentionBlock",
     "CrossAttentionFusion",
