@@ -36,8 +36,8 @@ def retrieval_recall(image_embeddings, text_embeddings, ks=(1, 5, 10)):
     >>> import numpy as np
     >>> images = np.eye(3)
     >>> texts = np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]], "float32")
-    >>> recall = retrieval_recall(images, texts, ks=(1, 2))
-    >>> round(recall["image_to_text@1"], 3), recall["image_to_text@2"]
+    >>> recall = retrieval_recall(images, texts, ks=(1, 3))
+    >>> round(recall["image_to_text@1"], 3), recall["image_to_text@3"]
     (0.333, 1.0)
     """
     images = np.asarray(ops.convert_to_numpy(image_embeddings), "float64")
