@@ -39,6 +39,7 @@ MODULES = [
     "keras_simmim.multimodal.fusion_classifier",
     "keras_simmim.multimodal.text",
     "keras_simmim.multimodal.contrastive",
+    "keras_simmim.multimodal.masked_multimodal",
 ]
 
 

@@ -10,6 +10,7 @@ from keras_simmim.multimodal.fusion import LateConcatFusion
 from keras_simmim.multimodal.fusion import MergedFusion
 from keras_simmim.multimodal.fusion import masked_mean
 from keras_simmim.multimodal.fusion_classifier import FusionClassifier
+from keras_simmim.multimodal.masked_multimodal import MaskedMultimodalModel
 from keras_simmim.multimodal.text import build_text_preprocessor
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "FusionClassifier",
     "GatedFusion",
     "LateConcatFusion",
+    "MaskedMultimodalModel",
     "MergedFusion",
     "build_text_preprocessor",
     "masked_mean",

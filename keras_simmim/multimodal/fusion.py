@@ -331,7 +331,9 @@ class MergedFusion(_Fusion):
     Image and text tokens are projected to `dim`, tagged with a learned
     modality embedding each, concatenated and passed through `num_layers`
     `TransformerBlock`s whose attention never reads padded text; the output
-    is the mean over the real tokens of both modalities.
+    is the mean over the real tokens of both modalities, or, with
+    `return_sequences=True`, the fused `(image_tokens, text_tokens)`
+    sequences (for per-token heads such as masked modelling).
 
     Args:
         dim: int, fusion width.
@@ -370,7 +372,8 @@ class MergedFusion(_Fusion):
             block.build(tokens)
         self.norm.build(tokens)
 
-    def call(self, image_tokens, text_tokens, text_mask=None):
+    def call(self, image_tokens, text_tokens, text_mask=None,
+             return_sequences=False):
         image, text, valid = self._project(image_tokens, text_tokens,
                                            text_mask)
         embedding = ops.cast(self.modality_embedding, image.dtype)
@@ -381,7 +384,11 @@ class MergedFusion(_Fusion):
         mask = _pair_mask(valid)
         for block in self.blocks:
             x = block(x, attention_mask=mask)
-        return masked_mean(self.norm(x), valid)
+        x = self.norm(x)
+        if return_sequences:
+            count = image.shape[1]
+            return x[:, :count], x[:, count:]
+        return masked_mean(x, valid)
 
     @property
     def output_dim(self):
