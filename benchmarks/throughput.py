@@ -362,6 +362,9 @@ def main(argv=None):
                         help="The accelerator's bf16 peak, for MFU.")
     parser.add_argument("--out", default=os.path.join(
         HERE, "throughput_results"))
+    parser.add_argument("--merge", action="store_true",
+                        help="Keep the rows of configs not measured now "
+                        "from the existing --out table.")
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
@@ -378,12 +381,27 @@ def main(argv=None):
             print(round_, job["row"], result, flush=True)
     rows = [dict(job["row"], **summarize(runs[i]))
             for i, job in enumerate(jobs)]
+    command = "python benchmarks/throughput.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
     results = {"rows": rows, "seconds": round(time.time() - start),
-               "command": "python benchmarks/throughput.py " + " ".join(
-                   argv if argv is not None else sys.argv[1:]),
+               "command": command,
+               "commands": {c: command for c in args.configs},
                "flops_per_image": {c: train_flops(CONFIGS[c])
                                    for c in args.configs}}
-    results["verdicts"] = verdicts(rows)
+    if args.merge and os.path.exists(args.out + ".json"):
+        # Keep the other configs' rows of the earlier run (their command
+        # is recorded with them).
+        with open(args.out + ".json") as f:
+            earlier = json.load(f)
+        kept = [r for r in earlier["rows"] if r["config"] not in args.configs]
+        for r in kept:
+            results["commands"].setdefault(
+                r["config"], earlier.get("commands", {}).get(
+                    r["config"], earlier["command"]))
+            results["flops_per_image"].setdefault(
+                r["config"], earlier["flops_per_image"][r["config"]])
+        results["rows"] = rows + kept
+    results["verdicts"] = verdicts(results["rows"])
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
     with open(args.out + ".md", "w") as f:
@@ -508,7 +526,10 @@ def markdown(results):
     lines = [
         "# SimMIM training throughput (2-core CPU)",
         "",
-        f"Made by `{results['command']}` in {results['seconds']} s. "
+        "Made by " + "; ".join(
+            f"`{cmd}` ({', '.join(c for c, v in results['commands'].items() if v == cmd)})"
+            for cmd in dict.fromkeys(results["commands"].values()))
+        + f" (the last in {results['seconds']} s). "
         "Images/s of a whole training step (forward, backward, AdamW), "
         "median of the interleaved rounds (range in brackets); ratio = "
         "images/s / transformers' ViTForMaskedImageModeling in float32 on "

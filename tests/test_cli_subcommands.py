@@ -95,8 +95,8 @@ def test_pretrain_on_a_folder_of_images(tmp_path):
                   "mlp"])
     history = json.load(open(os.path.join(out, "history.json")))
     assert len(history["history"]["loss"]) == 1
-    config = json.load(open(os.path.join(out, "preset", "simmim.json")))
-    config = config.get("config", config)
+    saved = json.load(open(os.path.join(out, "preset", "simmim.json")))
+    config = saved["config"]["config"]
     assert (config["mask_strategy"], config["loss"], config["head"]) == (
         "grid", "mse", "mlp")
 
