@@ -11,6 +11,7 @@ from keras_simmim.distribute.replicas import sum_over_replicas
 from keras_simmim.layers.masking import RandomPatchMasking
 from keras_simmim.layers.transformer_block import TransformerBlock
 from keras_simmim.models.inputs import MaskedImageInputs
+from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import with_deserialized_backbone
 from keras_simmim.utils.validation import check_positive_int
 
@@ -156,7 +157,7 @@ class MAEDecoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class MAEModel(MaskedImageInputs, keras.Model):
+class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
     """Masked autoencoder (He et al., 2022) around a ViT-type backbone.
 
     SimMIM's nearest alternative, built so both train with the same code:
@@ -317,12 +318,6 @@ class MAEModel(MaskedImageInputs, keras.Model):
                 learning_rate=1.5e-4, weight_decay=0.05, beta_1=0.9,
                 beta_2=0.95)
         super().compile(optimizer=optimizer, **kwargs)
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         config = super().get_config()

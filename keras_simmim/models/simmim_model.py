@@ -24,6 +24,7 @@ from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
 from keras_simmim.training.input_check import METRIC_NAME
 from keras_simmim.training.input_check import NonFiniteInputCheck
+from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
 from keras_simmim.utils.validation import check_choice
@@ -31,7 +32,7 @@ from keras_simmim.utils.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SimMIMModel(MaskedImageInputs, keras.Model):
+class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
     """SimMIM masked image modeling around an existing backbone.
 
     One training step: draw a random block mask (`RandomPatchMasking`), embed
@@ -421,12 +422,6 @@ class SimMIMModel(MaskedImageInputs, keras.Model):
             optimizer.exclude_from_weight_decay(
                 var_list=self.no_weight_decay_variables()
             )
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
 
     # ------------------------------------------------------------------ #
     # Serialization and presets

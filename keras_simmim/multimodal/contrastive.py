@@ -7,8 +7,12 @@ from keras import ops
 from keras_simmim.backbones import get_adapter
 from keras_simmim.multimodal.fusion import masked_mean
 from keras_simmim.multimodal.fusion_classifier import image_tokens
+from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import check_text_inputs
 from keras_simmim.multimodal.text import text_sequence
+from keras_simmim.utils.serialization import RecompileOnLoad
+from keras_simmim.utils.serialization import serialize_towers
+from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -60,7 +64,7 @@ def retrieval_recall(image_embeddings, text_embeddings, ks=(1, 5, 10)):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class ContrastiveAligner(keras.Model):
+class ContrastiveAligner(RecompileOnLoad, keras.Model):
     """Aligns an image tower and a text tower (CLIP or SigLIP).
 
     Each tower pools its tokens (image: mean of patch tokens; text: mean of
@@ -166,21 +170,7 @@ class ContrastiveAligner(keras.Model):
         return ops.normalize(ops.cast(x, "float32"), axis=-1)
 
     def call(self, inputs, training=None):
-        if not isinstance(inputs, dict) or "images" not in inputs:
-            raise ValueError(
-                "ContrastiveAligner takes a dict with keys 'images', "
-                "'token_ids' and 'padding_mask'. Received: "
-                + (f"keys {sorted(inputs)}." if isinstance(inputs, dict)
-                   else f"{type(inputs).__name__}.")
-            )
-        batch_i = inputs["images"].shape[0]
-        batch_t = inputs["token_ids"].shape[0] if "token_ids" in inputs \
-            else None
-        if batch_i is not None and batch_t is not None and batch_i != batch_t:
-            raise ValueError(
-                "`images` and `token_ids` must have the same batch size. "
-                f"Received: {batch_i} images and {batch_t} texts."
-            )
+        check_pair_inputs(self, inputs)
         return {"image_embeddings": self.encode_images(inputs["images"]),
                 "text_embeddings": self.encode_texts(inputs)}
 
@@ -220,19 +210,10 @@ class ContrastiveAligner(keras.Model):
             optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.05)
         super().compile(optimizer=optimizer, **kwargs)
 
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def get_config(self):
         config = super().get_config()
         config.update({
-            "image_backbone": keras.saving.serialize_keras_object(
-                self.image_backbone),
-            "text_backbone": keras.saving.serialize_keras_object(
-                self.text_backbone),
+            **serialize_towers(self),
             "embed_dim": self.embed_dim, "loss": self.loss_type,
             "initial_scale": self.initial_scale,
             "initial_bias": self.initial_bias,
@@ -241,7 +222,4 @@ class ContrastiveAligner(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("image_backbone", "text_backbone"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**with_deserialized_towers(config))

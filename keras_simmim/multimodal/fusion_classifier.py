@@ -6,8 +6,10 @@ from keras import ops
 
 from keras_simmim.backbones import get_adapter
 from keras_simmim.multimodal.fusion import FUSIONS
-from keras_simmim.multimodal.text import check_text_inputs
+from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import text_sequence
+from keras_simmim.utils.serialization import serialize_towers
+from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -99,21 +101,8 @@ class FusionClassifier(keras.Model):
         })
 
     def call(self, inputs, training=None):
-        if not isinstance(inputs, dict) or "images" not in inputs:
-            raise ValueError(
-                "FusionClassifier takes a dict with keys 'images', "
-                "'token_ids' and 'padding_mask'. Received: "
-                + (f"keys {sorted(inputs)}." if isinstance(inputs, dict)
-                   else f"{type(inputs).__name__}.")
-            )
-        check_text_inputs(self.text_backbone, inputs)
+        check_pair_inputs(self, inputs)
         images = inputs["images"]
-        batch_i, batch_t = images.shape[0], inputs["token_ids"].shape[0]
-        if batch_i is not None and batch_t is not None and batch_i != batch_t:
-            raise ValueError(
-                "`images` and `token_ids` must have the same batch size. "
-                f"Received: {batch_i} images and {batch_t} texts."
-            )
         image = image_tokens(self.adapter,
                              ops.cast(images, self.compute_dtype))
         text = text_sequence(self.text_backbone, inputs)
@@ -123,10 +112,7 @@ class FusionClassifier(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update({
-            "image_backbone": keras.saving.serialize_keras_object(
-                self.image_backbone),
-            "text_backbone": keras.saving.serialize_keras_object(
-                self.text_backbone),
+            **serialize_towers(self),
             "num_classes": self.num_classes, "fusion": self.fusion_kind,
             "fusion_dim": self.fusion_dim,
             "fusion_layers": self.fusion_layers,
@@ -136,7 +122,4 @@ class FusionClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("image_backbone", "text_backbone"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**with_deserialized_towers(config))

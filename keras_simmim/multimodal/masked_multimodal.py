@@ -13,14 +13,17 @@ from keras_simmim.layers import ReconstructionHead
 from keras_simmim.layers.masking import upsample_mask
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
 from keras_simmim.multimodal.fusion import MergedFusion
-from keras_simmim.multimodal.text import check_text_inputs
+from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import text_sequence
+from keras_simmim.utils.serialization import RecompileOnLoad
+from keras_simmim.utils.serialization import serialize_towers
+from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class MaskedMultimodalModel(keras.Model):
+class MaskedMultimodalModel(RecompileOnLoad, keras.Model):
     """SimMIM on the image and masked language modeling on the text, fused.
 
     One step: the image is masked SimMIM-style (random blocks replaced by a
@@ -147,23 +150,9 @@ class MaskedMultimodalModel(keras.Model):
         return masked_ids, chosen
 
     def call(self, inputs, training=None):
-        if not isinstance(inputs, dict) or "images" not in inputs:
-            raise ValueError(
-                "MaskedMultimodalModel takes a dict with keys 'images', "
-                "'token_ids' and 'padding_mask'. Received: "
-                + (f"keys {sorted(inputs)}." if isinstance(inputs, dict)
-                   else f"{type(inputs).__name__}.")
-            )
-        check_text_inputs(self.text_backbone, inputs)
+        check_pair_inputs(self, inputs)
         images = ops.cast(inputs["images"], self.compute_dtype)
         token_ids = ops.cast(inputs["token_ids"], "int32")
-        if images.shape[0] is not None and token_ids.shape[0] is not None \
-                and images.shape[0] != token_ids.shape[0]:
-            raise ValueError(
-                "`images` and `token_ids` must have the same batch size. "
-                f"Received: {images.shape[0]} images and "
-                f"{token_ids.shape[0]} texts."
-            )
         mask = self.masking(images)
         embeddings = self.adapter.embed(images)
         factor = embeddings.shape[1] // self.mask_shape[0]
@@ -215,19 +204,10 @@ class MaskedMultimodalModel(keras.Model):
                 1e-4, weight_decay=0.05, global_clipnorm=5.0)
         super().compile(optimizer=optimizer, **kwargs)
 
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
-
     def get_config(self):
         config = super().get_config()
         config.update({
-            "image_backbone": keras.saving.serialize_keras_object(
-                self.image_backbone),
-            "text_backbone": keras.saving.serialize_keras_object(
-                self.text_backbone),
+            **serialize_towers(self),
             "mask_token_id": self.mask_token_id,
             "special_token_ids": list(self.special_token_ids),
             "mask_patch_size": self.mask_patch_size,
@@ -243,7 +223,4 @@ class MaskedMultimodalModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        for key in ("image_backbone", "text_backbone"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        return cls(**with_deserialized_towers(config))

@@ -83,3 +83,23 @@ def build_text_preprocessor(texts, sequence_length, vocabulary_size=1000,
         vocabulary=vocabulary, lowercase=lowercase)
     return keras_hub.models.BertTextClassifierPreprocessor(
         tokenizer, sequence_length=sequence_length)
+
+
+def check_pair_inputs(model, inputs):
+    """Checks an image + text input dict of a two-tower `model`: the keys,
+    the text length against `model.text_backbone`, equal batch sizes."""
+    if not isinstance(inputs, dict) or "images" not in inputs:
+        raise ValueError(
+            f"{type(model).__name__} takes a dict with keys 'images', "
+            "'token_ids' and 'padding_mask'. Received: "
+            + (f"keys {sorted(inputs)}." if isinstance(inputs, dict)
+               else f"{type(inputs).__name__}.")
+        )
+    check_text_inputs(model.text_backbone, inputs)
+    batch_i = inputs["images"].shape[0]
+    batch_t = inputs["token_ids"].shape[0]
+    if batch_i is not None and batch_t is not None and batch_i != batch_t:
+        raise ValueError(
+            "`images` and `token_ids` must have the same batch size. "
+            f"Received: {batch_i} images and {batch_t} texts."
+        )

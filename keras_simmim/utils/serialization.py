@@ -27,3 +27,33 @@ def unreadable_file_named(path):
             f"Weights file {os.fspath(path)!r} cannot be read ({error}). "
             "It is missing, truncated or not a Keras weights file."
         ) from error
+
+
+class RecompileOnLoad:
+    """Mixin for models whose `compile` is overridden (their own loss and
+    default optimizer): Keras skips `compile_from_config` for such models,
+    so a loaded `.keras` file would lose its optimizer. This restores it
+    and builds the optimizer so its saved state loads."""
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.optimizer is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+
+def serialize_towers(model):
+    """The `image_backbone` / `text_backbone` entries of a two-tower
+    model's config."""
+    return {
+        key: keras.saving.serialize_keras_object(getattr(model, key))
+        for key in ("image_backbone", "text_backbone")
+    }
+
+
+def with_deserialized_towers(config):
+    """A copy of a two-tower model config with both backbones rebuilt."""
+    config = dict(config)
+    for key in ("image_backbone", "text_backbone"):
+        config[key] = keras.saving.deserialize_keras_object(config[key])
+    return config
