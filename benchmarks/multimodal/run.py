@@ -1,0 +1,454 @@
+"""Fusion designs on Sort-of-CLEVR question answering, with random-init and
+SimMIM-pretrained image encoders.
+
+    KERAS_BACKEND=torch python benchmarks/multimodal/run.py
+
+(torch: no per-model compilation; the same script runs on every backend.)
+
+Data: the built-in `load_sort_of_clevr` splits (train 9,800 images, 8
+questions each; validation 200 images; test 1,000 images), 64x64 pixels.
+Text: a WordPiece vocabulary computed from the training questions, a
+2-layer width-64 `keras_hub.models.BertBackbone`. Image encoder: a 4-layer
+width-64 `keras_hub.models.ViTBackbone` (patch 8, 64 tokens), either random
+init or SimMIM-pretrained on the unlabeled training images (cached under
+`--cache`). Every row trains a `FusionClassifier` for the same number of
+steps (`--steps`, about 15 minutes per row on a 2-core CPU) with AdamW and
+a warm-up + cosine schedule, evaluates the validation questions every
+`--eval-every` steps (the learning curve; steps-to-threshold are read off
+it) and reports test accuracy, relational and non-relational separately,
+beside the exact language-prior baseline (`language_prior_accuracy`).
+
+Stages: `--stage pretrain` (only the cached SimMIM encoder), `--stage table` (every fusion x encoder at `--steps`), `--stage
+long` (the `--long-fusion` for `--long-steps`, both encoders). Rows are
+written after each run and a rerun skips the rows its output already has,
+so a long table can be filled in over several invocations.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import keras
+import keras_hub
+import numpy as np
+
+import keras_simmim
+from keras_simmim.data import from_arrays
+from keras_simmim.data import normalize
+from keras_simmim.data.sort_of_clevr import ANSWERS
+from keras_simmim.data.sort_of_clevr import language_prior_accuracy
+from keras_simmim.data.sort_of_clevr import load_sort_of_clevr
+from keras_simmim.downstream import warmup_cosine
+from keras_simmim.multimodal import ContrastiveAligner
+from keras_simmim.multimodal import FusionClassifier
+from keras_simmim.multimodal import build_text_preprocessor
+from keras_simmim.multimodal import retrieval_recall
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FUSION_ORDER = ("cross_attention", "merged", "gated", "late")
+ENCODERS = ("random", "simmim")
+LENGTH = 16
+CAPTION_LENGTH = 64
+
+
+class QuestionBatches(keras.utils.PyDataset):
+    """Shuffled (image, question) -> answer batches; images are gathered
+    and normalised per batch (the question table indexes the images)."""
+
+    def __init__(self, split, batch_size, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.split, self.batch_size = split, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(split["answers"]))
+
+    def __len__(self):
+        return len(self.order) // self.batch_size
+
+    def __getitem__(self, i):
+        rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        return inputs_for(self.split, rows), self.split["answers"][rows]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.order))
+
+
+def inputs_for(split, rows):
+    images = split["images"][split["image_index"][rows]]
+    return {"images": normalize(images),
+            "token_ids": split["token_ids"][rows],
+            "padding_mask": split["padding_mask"][rows]}
+
+
+def load_data(args):
+    splits = {name: load_sort_of_clevr(name, image_size=args.image_size)
+              for name in ("train", "validation", "test")}
+    pre = build_text_preprocessor(splits["train"]["questions"], LENGTH, 200)
+    for split in splits.values():
+        text = pre(split["questions"])
+        split["token_ids"] = keras.ops.convert_to_numpy(text["token_ids"])
+        split["padding_mask"] = keras.ops.convert_to_numpy(
+            text["padding_mask"])
+    return splits, int(pre.tokenizer.vocabulary_size())
+
+
+def vit(seed, args):
+    keras.utils.set_random_seed(seed)
+    return keras_hub.models.ViTBackbone(
+        image_shape=(args.image_size, args.image_size, 3), patch_size=8,
+        num_layers=args.depth, num_heads=4, hidden_dim=args.width,
+        mlp_dim=2 * args.width)
+
+
+def cnn(seed, args):
+    """The Relation Networks paper's image encoder: `--depth` 3x3 stride-2
+    convolutions with batch norm and ReLU (a plain functional Keras CNN,
+    which SimMIM masks in pixel space)."""
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input((args.image_size, args.image_size, 3))
+    for _ in range(args.depth):
+        x = keras.layers.Conv2D(args.width, 3, strides=2, padding="same")(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    return keras.Model(inputs, x, name="cnn")
+
+
+def image_encoder(kind, seed, images, args):
+    """The image encoder, random or SimMIM-pretrained (cached per
+    settings)."""
+    backbone = (vit if args.arch == "vit" else cnn)(seed, args)
+    if kind == "random":
+        return backbone, None
+    tag = (f"simmim-clevr-{args.arch}-seed{seed}-{args.image_size}-"
+           f"{args.depth}-{args.width}-{args.pretrain_epochs}.weights.h5")
+    path = os.path.join(args.cache, tag)
+    # 8x8 masked patches for both (the CNN's mask grid is finer than its
+    # stride-16 feature map).
+    model = keras_simmim.SimMIMModel(backbone, mask_patch_size=8,
+                                     mask_ratio=0.6, seed=seed,
+                                     model_patch_size=8)
+    if os.path.exists(path):
+        model.load_weights(path)
+        print(f"  SimMIM encoder: loaded {path}", flush=True)
+        with open(path + ".json") as f:
+            return backbone, json.load(f)
+    steps = len(images) // 64 * args.pretrain_epochs
+    model.compile(optimizer=keras.optimizers.AdamW(
+        warmup_cosine(2e-3, steps, steps // 10), weight_decay=0.05,
+        global_clipnorm=5.0))
+    ds = from_arrays(images, augment=True, shuffle=True, seed=seed,
+                     batch_size=64, drop_remainder=True).repeat()
+    start = time.time()
+    history = model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
+    info = {"epochs": args.pretrain_epochs, "steps": steps,
+            "seconds": round(time.time() - start),
+            "final_loss": float(history.history["loss"][-1])}
+    os.makedirs(args.cache, exist_ok=True)
+    model.save_weights(path)
+    with open(path + ".json", "w") as f:
+        json.dump(info, f)
+    print(f"  SimMIM encoder: {info}", flush=True)
+    return backbone, info
+
+
+def accuracy(model, split, batch_size=500):
+    rows = np.arange(len(split["answers"]))
+    guesses = np.concatenate([
+        np.argmax(keras.ops.convert_to_numpy(
+            model(inputs_for(split, rows[i:i + batch_size]))), axis=-1)
+        for i in range(0, len(rows), batch_size)])
+    right = guesses == split["answers"]
+    rel = split["relational"]
+    return {"relational": float(right[rel].mean()),
+            "non_relational": float(right[~rel].mean())}
+
+
+class Curve(keras.callbacks.Callback):
+    def __init__(self, split, every):
+        super().__init__()
+        self.split, self.every, self.points = split, every, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        acc = accuracy(self.model, self.split)
+        self.points.append({"step": (epoch + 1) * self.every,
+                            "loss": float(logs["loss"]), **acc})
+
+
+def run(fusion, encoder, steps, data, vocab, args):
+    seed = args.seed
+    backbone, pretraining = image_encoder(
+        encoder, seed, data["train"]["images"], args)
+    keras.utils.set_random_seed(seed)
+    text = keras_hub.models.BertBackbone(
+        vocabulary_size=vocab, num_layers=2, num_heads=4,
+        hidden_dim=args.width, intermediate_dim=2 * args.width,
+        max_sequence_length=LENGTH)
+    model = FusionClassifier(backbone, text, num_classes=len(ANSWERS),
+                             fusion=fusion, fusion_dim=args.width,
+                             fusion_layers=2, fusion_heads=4)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
+            global_clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    curve = Curve(data["validation"], args.eval_every)
+    batches = QuestionBatches(data["train"], args.batch, seed)
+    start = time.time()
+    model.fit(batches, steps_per_epoch=args.eval_every,
+              epochs=steps // args.eval_every, callbacks=[curve], verbose=0)
+    seconds = time.time() - start
+    return {"fusion": fusion, "arch": args.arch, "encoder": encoder,
+            "steps": steps, "train_seconds": round(seconds), "pretraining": pretraining,
+            "curve": curve.points, "test": accuracy(model, data["test"])}
+
+
+def caption_tokens(data):
+    pre = build_text_preprocessor(data["train"]["captions"], CAPTION_LENGTH,
+                                  200)
+    out = {}
+    for name, split in data.items():
+        text = pre(split["captions"])
+        out[name] = {k: keras.ops.convert_to_numpy(text[k])
+                     for k in ("token_ids", "padding_mask")}
+    return out, int(pre.tokenizer.vocabulary_size())
+
+
+def retrieval(encoder, steps, data, args):
+    """CLIP-style aligner on (image, caption) pairs; recall@K on the test
+    scenes (1,000 candidates each way)."""
+    seed = args.seed
+    captions, vocab = caption_tokens(data)
+    backbone, pretraining = image_encoder(
+        encoder, seed, data["train"]["images"], args)
+    keras.utils.set_random_seed(seed)
+    text = keras_hub.models.BertBackbone(
+        vocabulary_size=vocab, num_layers=2, num_heads=4,
+        hidden_dim=args.width, intermediate_dim=2 * args.width,
+        max_sequence_length=CAPTION_LENGTH)
+    model = ContrastiveAligner(backbone, text, embed_dim=args.width,
+                               loss="clip")
+    model.compile(optimizer=keras.optimizers.AdamW(
+        warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
+        global_clipnorm=1.0))
+
+    def pairs(name):
+        return dict(captions[name],
+                    images=normalize(data[name]["images"]))
+
+    train = pairs("train")
+    epochs = max(1, steps // (len(data["train"]["images"]) // args.batch))
+    start = time.time()
+    model.fit(train, batch_size=args.batch, epochs=epochs, verbose=0,
+              shuffle=True)
+    seconds = time.time() - start
+    out = model.predict(pairs("test"), batch_size=500, verbose=0)
+    recall = retrieval_recall(out["image_embeddings"],
+                              out["text_embeddings"])
+    return {"arch": args.arch, "encoder": encoder, "epochs": epochs,
+            "steps": epochs * (len(data["train"]["images"]) // args.batch),
+            "train_seconds": round(seconds), "pretraining": pretraining,
+            "candidates": len(data["test"]["images"]), "test": recall}
+
+
+def steps_to(curve, key, threshold):
+    for point in curve:
+        if point[key] >= threshold:
+            return point["step"]
+    return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stage", choices=("pretrain", "table", "long",
+                                            "retrieval"),
+                        default="table")
+    parser.add_argument("--steps", type=int, default=6000,
+                        help="Training steps per table row.")
+    parser.add_argument("--long-steps", type=int, default=24000)
+    parser.add_argument("--long-fusion", default="cross_attention")
+    parser.add_argument("--retrieval-steps", type=int, default=1530,
+                        help="Aligner training steps (rounded to epochs).")
+    parser.add_argument("--fusions", nargs="+", default=list(FUSION_ORDER))
+    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS))
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--arch", choices=("vit", "cnn"), default="vit",
+                        help="Image encoder: a keras-hub ViT (patch 8) or "
+                        "a plain Keras CNN (the Relation Networks "
+                        "paper's).")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--depth", type=int, default=4)
+    parser.add_argument("--width", type=int, default=64)
+    parser.add_argument("--pretrain-epochs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = parser.parse_args(argv)
+    for name in args.fusions:
+        if name not in FUSION_ORDER:
+            parser.error(f"--fusions: unknown {name!r}; "
+                         f"choose from {FUSION_ORDER}")
+
+    start = time.time()
+    data, vocab = load_data(args)
+    results = {"rows": [], "long": [], "retrieval": []}
+    if os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            results = json.load(f)
+    results["prior"] = language_prior_accuracy(data["train"], data["test"])
+    if args.stage == "pretrain":
+        image_encoder("simmim", args.seed, data["train"]["images"], args)
+        return
+    if args.stage == "retrieval":
+        for encoder in args.encoders:
+            if any(r["encoder"] == encoder
+                   and r.get("arch", "vit") == args.arch
+                   for r in results.setdefault("retrieval", [])):
+                print(f"retrieval / {encoder}: in {args.out}.json, skipped")
+                continue
+            row = retrieval(encoder, args.retrieval_steps, data, args)
+            print(f"retrieval / {encoder}: {row['test']}", flush=True)
+            results["retrieval"].append(row)
+            results.update(settings=vars(args),
+                           backend=keras.backend.backend())
+            write(results, args)
+        print(markdown(results))
+        return
+    if args.stage == "table":
+        plan = [("rows", f, e, args.steps) for f in args.fusions
+                for e in args.encoders]
+    else:
+        plan = [("long", args.long_fusion, e, args.long_steps)
+                for e in args.encoders]
+    for where, fusion, encoder, steps in plan:
+        done = [r for r in results[where]
+                if _key(r) == (fusion, args.arch, encoder, steps)]
+        if done:
+            print(f"{fusion} / {encoder}: in {args.out}.json, skipped")
+            continue
+        row = run(fusion, encoder, steps, data, vocab, args)
+        results[where].append(row)
+        print(f"{fusion} / {encoder}: test {row['test']} "
+              f"({row['train_seconds']} s)", flush=True)
+        results.update(settings=vars(args),
+                       backend=keras.backend.backend())
+        write(results, args)
+    print(markdown(results))
+
+
+def _key(row):
+    return (row.get("fusion"), row.get("arch", "vit"), row["encoder"],
+            row["steps"])
+
+
+def write(results, args):
+    """Writes the results, merged with rows another process (e.g. a
+    second one-thread run beside this one) wrote to the same file."""
+    if os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            disk = json.load(f)
+        for where in ("rows", "long", "retrieval"):
+            have = {_key(r) for r in results.get(where, [])}
+            results.setdefault(where, []).extend(
+                r for r in disk.get(where, []) if _key(r) not in have)
+    with open(args.out + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+        f.write(markdown(results))
+
+
+def _pct(x):
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def markdown(results):
+    s = results["settings"]
+    prior = results["prior"]
+    rel_bar = prior["relational"] + 0.05
+    non_bar = prior["non_relational"] + 0.05
+    lines = [
+        "# Fusion designs on Sort-of-CLEVR question answering",
+        "",
+        f"Made by `KERAS_BACKEND={results['backend']} python "
+        "benchmarks/multimodal/run.py --arch vit|cnn` (table rows, "
+        "`--stage long` for the long runs, `--stage retrieval` for "
+        "retrieval) on a 2-core CPU, as two one-thread lanes "
+        "(`OMP_NUM_THREADS=1`, `--encoders random` / `--encoders simmim`; "
+        "see CONTRIBUTING.md). Test accuracy (%) on 8,000 held-out "
+        f"questions (1,000 scenes), {s['image_size']}x{s['image_size']}; "
+        f"image encoders: `vit` a keras-hub ViT, {s['depth']} layers, width "
+        f"{s['width']}, patch 8; `cnn` {s['depth']} 3x3 stride-2 "
+        f"convolutions with batch norm and ReLU, {s['width']} channels; "
+        f"text BERT 2 layers width {s['width']}, fusion width {s['width']}, "
+        f"batch {s['batch']}, AdamW lr {s['lr']:g} warm-up + cosine, seed "
+        f"{s['seed']}. SimMIM encoder: pretrained on the 9,800 unlabeled "
+        f"training images ({s['pretrain_epochs']} epochs, masked 8x8 "
+        "patches, ratio 0.6). Steps-to: first validation evaluation "
+        f"(every {s['eval_every']} steps) at or above the threshold.",
+        "",
+        f"Language prior (best answer from the question alone, exact): "
+        f"relational {_pct(prior['relational'])}, non-relational "
+        f"{_pct(prior['non_relational'])}. Target at the table budget: "
+        f"every deep fusion >= prior + 5 on both ({_pct(rel_bar)} / "
+        f"{_pct(non_bar)}).",
+        "",
+        "| fusion | image encoder | steps | train min | relational | "
+        "non-relational | beats prior + 5 | steps to 80% non-rel | "
+        "steps to 70% rel |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = {name: i for i, name in enumerate(FUSION_ORDER)}
+    results["rows"].sort(key=lambda r: (
+        r.get("arch", "vit"), r["steps"], order[r["fusion"]], r["encoder"]))
+    for row in results["rows"] + results.get("long", []):
+        test = row["test"]
+        deep = row["fusion"] != "late"
+        met = (test["relational"] >= rel_bar
+               and test["non_relational"] >= non_bar)
+        verdict = ("yes" if met else "**no**") if deep else (
+            "yes" if met else "no (shallow)")
+        reach = [steps_to(row["curve"], key, bar) for key, bar in
+                 (("non_relational", 0.8), ("relational", 0.7))]
+        lines.append(
+            f"| {row['fusion']} | {row.get('arch', 'vit')} "
+            f"{row['encoder']} | {row['steps']} | "
+            f"{row['train_seconds'] / 60:.1f} | "
+            f"{_pct(test['relational'])} | "
+            f"{_pct(test['non_relational'])} | {verdict} | "
+            + " | ".join("not reached" if r is None else str(r)
+                         for r in reach) + " |")
+    lines += ["", "Learning curves (validation relational / non-relational "
+              "%, by step):", ""]
+    for row in results["rows"] + results.get("long", []):
+        points = ", ".join(
+            f"{p['step']}: {_pct(p['relational'])}/"
+            f"{_pct(p['non_relational'])}" for p in row["curve"])
+        lines.append(f"- {row['fusion']} / {row.get('arch', 'vit')} "
+                     f"{row['encoder']} "
+                     f"({row['steps']} steps): {points}")
+    if results.get("retrieval"):
+        n = results["retrieval"][0]["candidates"]
+        lines += [
+            "", "Image-caption retrieval (CLIP-loss `ContrastiveAligner`, "
+            "embed width 64, captions of up to 64 tokens; recall (%) among "
+            f"the {n} test scenes, chance @K = K/{n}):", "",
+            "| image encoder | epochs | train min | image->text @1 | @5 | "
+            "@10 | text->image @1 | @5 | @10 |",
+            "|---|---|---|---|---|---|---|---|---|"]
+        for row in results["retrieval"]:
+            r = row["test"]
+            lines.append(
+                f"| {row.get('arch', 'vit')} {row['encoder']} | "
+                f"{row['epochs']} | "
+                f"{row['train_seconds'] / 60:.1f} | "
+                + " | ".join(_pct(r[f"{d}@{k}"])
+                             for d in ("image_to_text", "text_to_image")
+                             for k in (1, 5, 10)) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
