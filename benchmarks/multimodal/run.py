@@ -27,6 +27,7 @@ so a long table can be filled in over several invocations.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -38,6 +39,8 @@ import keras_simmim
 from keras_simmim.data import from_arrays
 from keras_simmim.data import normalize
 from keras_simmim.data.sort_of_clevr import ANSWERS
+from keras_simmim.data.sort_of_clevr import NON_RELATIONAL
+from keras_simmim.data.sort_of_clevr import RELATIONAL
 from keras_simmim.data.sort_of_clevr import language_prior_accuracy
 from keras_simmim.data.sort_of_clevr import load_sort_of_clevr
 from keras_simmim.downstream import warmup_cosine
@@ -152,7 +155,19 @@ def image_encoder(kind, seed, images, args):
     return backbone, info
 
 
-def accuracy(model, split, batch_size=500):
+TEMPLATE_NAMES = ("shape", "left/right", "top/bottom", "closest's shape",
+                  "furthest's shape", "count")
+
+
+def template_ids(questions):
+    """Index into `NON_RELATIONAL + RELATIONAL` of each question."""
+    patterns = [re.compile(re.escape(t).replace(r"\{\}", r"\w+") + "$")
+                for t in NON_RELATIONAL + RELATIONAL]
+    return np.array([next(i for i, p in enumerate(patterns)
+                          if p.match(str(q))) for q in questions])
+
+
+def accuracy(model, split, batch_size=500, by_template=False):
     rows = np.arange(len(split["answers"]))
     guesses = np.concatenate([
         np.argmax(keras.ops.convert_to_numpy(
@@ -160,8 +175,13 @@ def accuracy(model, split, batch_size=500):
         for i in range(0, len(rows), batch_size)])
     right = guesses == split["answers"]
     rel = split["relational"]
-    return {"relational": float(right[rel].mean()),
-            "non_relational": float(right[~rel].mean())}
+    out = {"relational": float(right[rel].mean()),
+           "non_relational": float(right[~rel].mean())}
+    if by_template:
+        ids = template_ids(split["questions"])
+        out["by_template"] = {name: float(right[ids == i].mean())
+                              for i, name in enumerate(TEMPLATE_NAMES)}
+    return out
 
 
 class Curve(keras.callbacks.Callback):
@@ -200,7 +220,8 @@ def run(fusion, encoder, steps, data, vocab, args):
     seconds = time.time() - start
     return {"fusion": fusion, "arch": args.arch, "encoder": encoder,
             "steps": steps, "train_seconds": round(seconds), "pretraining": pretraining,
-            "curve": curve.points, "test": accuracy(model, data["test"])}
+            "curve": curve.points,
+            "test": accuracy(model, data["test"], by_template=True)}
 
 
 def caption_tokens(data):
@@ -419,6 +440,21 @@ def markdown(results):
             f"{_pct(test['non_relational'])} | {verdict} | "
             + " | ".join("not reached" if r is None else str(r)
                          for r in reach) + " |")
+    detailed = [r for r in results["rows"] + results.get("long", [])
+                if "by_template" in r["test"]]
+    if detailed:
+        lines += ["", "Test accuracy (%) by question template (each about "
+                  "1,333 questions; chance 50% for the first five, the "
+                  "count answer has six values):", "",
+                  "| fusion | image encoder | steps | "
+                  + " | ".join(TEMPLATE_NAMES) + " |",
+                  "|---|---|---|" + "---|" * len(TEMPLATE_NAMES)]
+        for row in detailed:
+            lines.append(
+                f"| {row['fusion']} | {row.get('arch', 'vit')} "
+                f"{row['encoder']} | {row['steps']} | " + " | ".join(
+                    _pct(row["test"]["by_template"][name])
+                    for name in TEMPLATE_NAMES) + " |")
     lines += ["", "Learning curves (validation relational / non-relational "
               "%, by step):", ""]
     for row in results["rows"] + results.get("long", []):
