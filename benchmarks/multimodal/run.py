@@ -195,22 +195,33 @@ class Curve(keras.callbacks.Callback):
                             "loss": float(logs["loss"]), **acc})
 
 
-def run(fusion, encoder, steps, data, vocab, args):
-    seed = args.seed
+def towers(encoder, data, vocab, length, args):
+    """The image encoder (random or SimMIM), a fresh BERT text tower and
+    the pretraining record."""
     backbone, pretraining = image_encoder(
-        encoder, seed, data["train"]["images"], args)
-    keras.utils.set_random_seed(seed)
+        encoder, args.seed, data["train"]["images"], args)
+    keras.utils.set_random_seed(args.seed)
     text = keras_hub.models.BertBackbone(
         vocabulary_size=vocab, num_layers=2, num_heads=4,
         hidden_dim=args.width, intermediate_dim=2 * args.width,
-        max_sequence_length=LENGTH)
+        max_sequence_length=length)
+    return backbone, text, pretraining
+
+
+def optimizer(steps, args):
+    return keras.optimizers.AdamW(
+        warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
+        global_clipnorm=1.0)
+
+
+def run(fusion, encoder, steps, data, vocab, args):
+    seed = args.seed
+    backbone, text, pretraining = towers(encoder, data, vocab, LENGTH, args)
     model = FusionClassifier(backbone, text, num_classes=len(ANSWERS),
                              fusion=fusion, fusion_dim=args.width,
                              fusion_layers=2, fusion_heads=4)
     model.compile(
-        optimizer=keras.optimizers.AdamW(
-            warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
-            global_clipnorm=1.0),
+        optimizer=optimizer(steps, args),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     curve = Curve(data["validation"], args.eval_every)
     batches = QuestionBatches(data["train"], args.batch, seed)
@@ -219,7 +230,8 @@ def run(fusion, encoder, steps, data, vocab, args):
               epochs=steps // args.eval_every, callbacks=[curve], verbose=0)
     seconds = time.time() - start
     return {"fusion": fusion, "arch": args.arch, "encoder": encoder,
-            "steps": steps, "train_seconds": round(seconds), "pretraining": pretraining,
+            "steps": steps, "train_seconds": round(seconds),
+            "pretraining": pretraining,
             "curve": curve.points,
             "test": accuracy(model, data["test"], by_template=True)}
 
@@ -238,20 +250,12 @@ def caption_tokens(data):
 def retrieval(encoder, steps, data, args):
     """CLIP-style aligner on (image, caption) pairs; recall@K on the test
     scenes (1,000 candidates each way)."""
-    seed = args.seed
     captions, vocab = caption_tokens(data)
-    backbone, pretraining = image_encoder(
-        encoder, seed, data["train"]["images"], args)
-    keras.utils.set_random_seed(seed)
-    text = keras_hub.models.BertBackbone(
-        vocabulary_size=vocab, num_layers=2, num_heads=4,
-        hidden_dim=args.width, intermediate_dim=2 * args.width,
-        max_sequence_length=CAPTION_LENGTH)
+    backbone, text, pretraining = towers(encoder, data, vocab,
+                                         CAPTION_LENGTH, args)
     model = ContrastiveAligner(backbone, text, embed_dim=args.width,
                                loss="clip")
-    model.compile(optimizer=keras.optimizers.AdamW(
-        warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
-        global_clipnorm=1.0))
+    model.compile(optimizer=optimizer(steps, args))
 
     def pairs(name):
         return dict(captions[name],
