@@ -18,10 +18,12 @@ a warm-up + cosine schedule, evaluates the validation questions every
 it) and reports test accuracy, relational and non-relational separately,
 beside the exact language-prior baseline (`language_prior_accuracy`).
 
-Stages: `--stage pretrain` (only the cached SimMIM encoder), `--stage table` (every fusion x encoder at `--steps`), `--stage
-long` (the `--long-fusion` for `--long-steps`, both encoders). Rows are
-written after each run and a rerun skips the rows its output already has,
-so a long table can be filled in over several invocations.
+Stages: `--stage pretrain` (only the cached SimMIM encoder), `--stage
+table` (every fusion x encoder at `--steps`), `--stage long` (the
+`--long-fusion` for `--long-steps`, both encoders), `--stage retrieval`
+(a CLIP-loss `ContrastiveAligner` on image-caption pairs, recall@K).
+Rows are written after each run and a rerun skips the rows its output
+already has, so a long table can be filled in over several invocations.
 """
 
 import argparse
@@ -104,17 +106,45 @@ def vit(seed, args):
         mlp_dim=2 * args.width)
 
 
+CNN_NORMS = {
+    "batch": keras.layers.BatchNormalization,
+    # Per position over the channels: no running statistics to lag behind.
+    "layer": lambda: keras.layers.LayerNormalization(epsilon=1e-6),
+    "none": None,
+}
+
+
 def cnn(seed, args):
     """The Relation Networks paper's image encoder: `--depth` 3x3 stride-2
-    convolutions with batch norm and ReLU (a plain functional Keras CNN,
-    which SimMIM masks in pixel space)."""
+    convolutions with a norm (`--cnn-norm`; the paper's is batch norm) and
+    ReLU; a plain functional Keras CNN, which SimMIM masks in pixel
+    space."""
     keras.utils.set_random_seed(seed)
     x = inputs = keras.Input((args.image_size, args.image_size, 3))
     for _ in range(args.depth):
         x = keras.layers.Conv2D(args.width, 3, strides=2, padding="same")(x)
-        x = keras.layers.BatchNormalization()(x)
+        if CNN_NORMS[args.cnn_norm] is not None:
+            x = CNN_NORMS[args.cnn_norm]()(x)
         x = keras.layers.ReLU()(x)
     return keras.Model(inputs, x, name="cnn")
+
+
+def encoder_label(args):
+    """The image encoder's name: `vit` or `cnn-<norm>`."""
+    return "vit" if args.arch == "vit" else f"cnn-{args.cnn_norm}"
+
+
+def positions(fusion, args):
+    """Whether the fusion adds its image position embedding (never under
+    late fusion's plain mean)."""
+    return args.image_positions == "on" and fusion != "late"
+
+
+def arch_label(args, fusion=None):
+    """The image side's name in rows: the encoder, `+pos` when the fusion
+    adds its image position embedding (rows made before that option
+    existed had none)."""
+    return encoder_label(args) + ("+pos" if positions(fusion, args) else "")
 
 
 def image_encoder(kind, seed, images, args):
@@ -123,7 +153,7 @@ def image_encoder(kind, seed, images, args):
     backbone = (vit if args.arch == "vit" else cnn)(seed, args)
     if kind == "random":
         return backbone, None
-    tag = (f"simmim-clevr-{args.arch}-seed{seed}-{args.image_size}-"
+    tag = (f"simmim-clevr-{encoder_label(args)}-seed{seed}-{args.image_size}-"
            f"{args.depth}-{args.width}-{args.pretrain_epochs}.weights.h5")
     path = os.path.join(args.cache, tag)
     # 8x8 masked patches for both (the CNN's mask grid is finer than its
@@ -193,6 +223,9 @@ class Curve(keras.callbacks.Callback):
         acc = accuracy(self.model, self.split)
         self.points.append({"step": (epoch + 1) * self.every,
                             "loss": float(logs["loss"]), **acc})
+        print("    step {step}: loss {loss:.3f}, validation relational "
+              "{relational:.3f} non-relational {non_relational:.3f}".format(
+                  **self.points[-1]), flush=True)
 
 
 def towers(encoder, data, vocab, length, args):
@@ -219,7 +252,9 @@ def run(fusion, encoder, steps, data, vocab, args):
     backbone, text, pretraining = towers(encoder, data, vocab, LENGTH, args)
     model = FusionClassifier(backbone, text, num_classes=len(ANSWERS),
                              fusion=fusion, fusion_dim=args.width,
-                             fusion_layers=2, fusion_heads=4)
+                             fusion_layers=2, fusion_heads=4,
+                             image_position_embedding=positions(fusion,
+                                                                args))
     model.compile(
         optimizer=optimizer(steps, args),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -229,7 +264,8 @@ def run(fusion, encoder, steps, data, vocab, args):
     model.fit(batches, steps_per_epoch=args.eval_every,
               epochs=steps // args.eval_every, callbacks=[curve], verbose=0)
     seconds = time.time() - start
-    return {"fusion": fusion, "arch": args.arch, "encoder": encoder,
+    return {"fusion": fusion, "arch": arch_label(args, fusion),
+            "encoder": encoder,
             "steps": steps, "train_seconds": round(seconds),
             "pretraining": pretraining,
             "curve": curve.points,
@@ -270,7 +306,7 @@ def retrieval(encoder, steps, data, args):
     out = model.predict(pairs("test"), batch_size=500, verbose=0)
     recall = retrieval_recall(out["image_embeddings"],
                               out["text_embeddings"])
-    return {"arch": args.arch, "encoder": encoder, "epochs": epochs,
+    return {"arch": encoder_label(args), "encoder": encoder, "epochs": epochs,
             "steps": epochs * (len(data["train"]["images"]) // args.batch),
             "train_seconds": round(seconds), "pretraining": pretraining,
             "candidates": len(data["test"]["images"]), "test": recall}
@@ -305,6 +341,14 @@ def main(argv=None):
                         help="Image encoder: a keras-hub ViT (patch 8) or "
                         "a plain Keras CNN (the Relation Networks "
                         "paper's).")
+    parser.add_argument("--cnn-norm", choices=tuple(CNN_NORMS),
+                        default="layer",
+                        help="The CNN's norm (batch: the paper's; its "
+                        "running statistics lag a fast-changing network).")
+    parser.add_argument("--image-positions", choices=("on", "off"),
+                        default="on",
+                        help="The fusion's learned image position "
+                        "embedding (late fusion: always off).")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--width", type=int, default=64)
@@ -326,7 +370,7 @@ def main(argv=None):
     if args.stage == "retrieval":
         for encoder in args.encoders:
             if any(r["encoder"] == encoder
-                   and r.get("arch", "vit") == args.arch
+                   and _arch(r) == encoder_label(args)
                    for r in results.setdefault("retrieval", [])):
                 print(f"retrieval / {encoder}: in {args.out}.json, skipped")
                 continue
@@ -346,7 +390,8 @@ def main(argv=None):
                 for e in args.encoders]
     for where, fusion, encoder, steps in plan:
         done = [r for r in results[where]
-                if _key(r) == (fusion, args.arch, encoder, steps)]
+                if _key(r) == (fusion, arch_label(args, fusion), encoder,
+                               steps)]
         if done:
             print(f"{fusion} / {encoder}: in {args.out}.json, skipped")
             continue
@@ -360,8 +405,15 @@ def main(argv=None):
     print(markdown(results))
 
 
+def _arch(row):
+    """A row's image encoder (rows before `--cnn-norm` say `cnn`: batch
+    norm)."""
+    arch = row.get("arch", "vit")
+    return "cnn-batch" if arch == "cnn" else arch
+
+
 def _key(row):
-    return (row.get("fusion"), row.get("arch", "vit"), row["encoder"],
+    return (row.get("fusion"), _arch(row), row["encoder"],
             row["steps"])
 
 
@@ -401,8 +453,9 @@ def markdown(results):
         "see CONTRIBUTING.md). Test accuracy (%) on 8,000 held-out "
         f"questions (1,000 scenes), {s['image_size']}x{s['image_size']}; "
         f"image encoders: `vit` a keras-hub ViT, {s['depth']} layers, width "
-        f"{s['width']}, patch 8; `cnn` {s['depth']} 3x3 stride-2 "
-        f"convolutions with batch norm and ReLU, {s['width']} channels; "
+        f"{s['width']}, patch 8; `cnn-<norm>` {s['depth']} 3x3 stride-2 "
+        f"convolutions with batch / layer / no norm and ReLU, {s['width']} "
+        "channels; "
         f"text BERT 2 layers width {s['width']}, fusion width {s['width']}, "
         f"batch {s['batch']}, AdamW lr {s['lr']:g} warm-up + cosine, seed "
         f"{s['seed']}. SimMIM encoder: pretrained on the 9,800 unlabeled "
@@ -423,7 +476,7 @@ def markdown(results):
     ]
     order = {name: i for i, name in enumerate(FUSION_ORDER)}
     results["rows"].sort(key=lambda r: (
-        r.get("arch", "vit"), r["steps"], order[r["fusion"]], r["encoder"]))
+        _arch(r), r["steps"], order[r["fusion"]], r["encoder"]))
     for row in results["rows"] + results.get("long", []):
         test = row["test"]
         deep = row["fusion"] != "late"
@@ -434,7 +487,7 @@ def markdown(results):
         reach = [steps_to(row["curve"], key, bar) for key, bar in
                  (("non_relational", 0.8), ("relational", 0.7))]
         lines.append(
-            f"| {row['fusion']} | {row.get('arch', 'vit')} "
+            f"| {row['fusion']} | {_arch(row)} "
             f"{row['encoder']} | {row['steps']} | "
             f"{row['train_seconds'] / 60:.1f} | "
             f"{_pct(test['relational'])} | "
@@ -452,7 +505,7 @@ def markdown(results):
                   "|---|---|---|" + "---|" * len(TEMPLATE_NAMES)]
         for row in detailed:
             lines.append(
-                f"| {row['fusion']} | {row.get('arch', 'vit')} "
+                f"| {row['fusion']} | {_arch(row)} "
                 f"{row['encoder']} | {row['steps']} | " + " | ".join(
                     _pct(row["test"]["by_template"][name])
                     for name in TEMPLATE_NAMES) + " |")
@@ -462,7 +515,7 @@ def markdown(results):
         points = ", ".join(
             f"{p['step']}: {_pct(p['relational'])}/"
             f"{_pct(p['non_relational'])}" for p in row["curve"])
-        lines.append(f"- {row['fusion']} / {row.get('arch', 'vit')} "
+        lines.append(f"- {row['fusion']} / {_arch(row)} "
                      f"{row['encoder']} "
                      f"({row['steps']} steps): {points}")
     if results.get("retrieval"):
@@ -477,7 +530,7 @@ def markdown(results):
         for row in results["retrieval"]:
             r = row["test"]
             lines.append(
-                f"| {row.get('arch', 'vit')} {row['encoder']} | "
+                f"| {_arch(row)} {row['encoder']} | "
                 f"{row['epochs']} | "
                 f"{row['train_seconds'] / 60:.1f} | "
                 + " | ".join(_pct(r[f"{d}@{k}"])

@@ -15,6 +15,15 @@ vector `(batch, output_dim)`:
 
 `text_mask` is keras-hub's `padding_mask` (True / 1 for real tokens):
 padded text tokens are never attended to nor pooled.
+
+The gated, cross-attention and merged fusions add a learned position
+embedding to the projected image tokens (`image_position_embedding=True`,
+their default; late fusion's mean would only see a constant). Attention and
+pooling are blind to token order, so without it a fusion over a CNN's
+feature grid (whose tokens carry no position of their own) cannot answer
+"is the red object on the left?"; ViT tokens already carry one, and the
+extra embedding costs `tokens * dim` weights. It needs a fixed number of
+image tokens (a fixed image size).
 """
 
 import keras
@@ -66,9 +75,17 @@ def masked_mean(tokens, valid):
 class _Fusion(keras.layers.Layer):
     """Shared arguments and checks of the fusion layers."""
 
-    def __init__(self, dim, num_layers=0, num_heads=4, **kwargs):
+    def __init__(self, dim, num_layers=0, num_heads=4,
+                 image_position_embedding=True, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("dim", dim)
+        if not isinstance(image_position_embedding, bool):
+            raise TypeError(
+                "`image_position_embedding` must be True or False. "
+                f"Received: image_position_embedding="
+                f"{image_position_embedding!r}."
+            )
+        self.image_position_embedding = image_position_embedding
         if num_layers:
             check_positive_int("num_layers", num_layers)
             check_positive_int("num_heads", num_heads)
@@ -87,19 +104,45 @@ class _Fusion(keras.layers.Layer):
 
     def _project(self, image_tokens, text_tokens, text_mask):
         _check_tokens(image_tokens, text_tokens, text_mask)
-        return (self.image_projection(image_tokens),
-                self.text_projection(text_tokens),
+        image = self.image_projection(image_tokens)
+        if self.image_position_embedding:
+            count = self.image_positions.shape[0]
+            if image_tokens.shape[1] not in (None, count):
+                raise ValueError(
+                    f"This fusion was built for {count} image tokens (its "
+                    "image position embedding); received `image_tokens` of "
+                    f"shape {tuple(image_tokens.shape)}. Use images of the "
+                    "size it was built for, or "
+                    "`image_position_embedding=False`."
+                )
+            image = image + ops.cast(self.image_positions, image.dtype)
+        return (image, self.text_projection(text_tokens),
                 _valid(text_tokens, text_mask))
 
     def build(self, image_tokens_shape, text_tokens_shape,
               text_mask_shape=None):
         self.image_projection.build(image_tokens_shape)
         self.text_projection.build(text_tokens_shape)
+        if self.image_position_embedding:
+            count = image_tokens_shape[1]
+            if count is None:
+                raise ValueError(
+                    "`image_position_embedding=True` needs a fixed number "
+                    "of image tokens; received `image_tokens` of shape "
+                    f"{tuple(image_tokens_shape)}. Pass a fixed image size "
+                    "or `image_position_embedding=False`."
+                )
+            self.image_positions = self.add_weight(
+                shape=(int(count), self.dim),
+                initializer=keras.initializers.RandomNormal(stddev=0.02),
+                name="image_positions")
 
     def get_config(self):
         config = super().get_config()
         config.update({"dim": self.dim, "num_layers": self.num_layers,
-                       "num_heads": self.num_heads})
+                       "num_heads": self.num_heads,
+                       "image_position_embedding":
+                           self.image_position_embedding})
         return config
 
 
@@ -109,6 +152,8 @@ class LateConcatFusion(_Fusion):
 
     Args:
         dim: int, width of each projected vector (output `2 * dim`).
+        image_position_embedding: bool (False: under a plain mean over the
+            image tokens a position embedding is only a constant).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:
@@ -120,10 +165,11 @@ class LateConcatFusion(_Fusion):
     (2, 16)
     """
 
-    def __init__(self, dim, **kwargs):
+    def __init__(self, dim, image_position_embedding=False, **kwargs):
         kwargs.pop("num_layers", None)
         kwargs.pop("num_heads", None)
-        super().__init__(dim, **kwargs)
+        super().__init__(
+            dim, image_position_embedding=image_position_embedding, **kwargs)
 
     def call(self, image_tokens, text_tokens, text_mask=None):
         image, text, valid = self._project(image_tokens, text_tokens,
@@ -147,6 +193,9 @@ class GatedFusion(_Fusion):
 
     Args:
         dim: int, output width.
+        image_position_embedding: bool, add a learned position embedding
+            to the image tokens before pooling (True), so the pooling
+            weights can depend on where a token is.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:
@@ -277,6 +326,8 @@ class CrossAttentionFusion(_Fusion):
         dim: int, fusion width.
         num_layers: int, blocks (2).
         num_heads: int, attention heads (4); must divide `dim`.
+        image_position_embedding: bool, add a learned position embedding
+            to the image tokens (True; see the module docstring).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:
@@ -339,6 +390,8 @@ class MergedFusion(_Fusion):
         dim: int, fusion width.
         num_layers: int, blocks (2).
         num_heads: int, attention heads (4); must divide `dim`.
+        image_position_embedding: bool, add a learned position embedding
+            to the image tokens (True; see the module docstring).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Example:

@@ -42,6 +42,10 @@ class FusionClassifier(keras.Model):
         fusion_layers: int, blocks of the deep fusions (2).
         fusion_heads: int, attention heads of the deep fusions (4).
         dropout: float, dropout before the classifier.
+        image_position_embedding: bool or None, whether the fusion adds a
+            learned position embedding to the image tokens (None: the
+            fusion's default, True for all but `"late"`). Needed for
+            questions about position over a CNN's feature grid.
         **kwargs: standard `keras.Model` arguments.
 
     Inputs:
@@ -72,7 +76,8 @@ class FusionClassifier(keras.Model):
 
     def __init__(self, image_backbone, text_backbone, num_classes,
                  fusion="cross_attention", fusion_dim=128, fusion_layers=2,
-                 fusion_heads=4, dropout=0.0, **kwargs):
+                 fusion_heads=4, dropout=0.0, image_position_embedding=None,
+                 **kwargs):
         super().__init__(**kwargs)
         check_choice("fusion", fusion, FUSIONS)
         check_positive_int("num_classes", num_classes)
@@ -86,9 +91,12 @@ class FusionClassifier(keras.Model):
         self.fusion_layers = fusion_layers
         self.fusion_heads = fusion_heads
         self.dropout_rate = float(dropout)
+        self.image_position_embedding = image_position_embedding
+        options = {} if image_position_embedding is None else {
+            "image_position_embedding": image_position_embedding}
         self.fusion = FUSIONS[fusion](
             dim=fusion_dim, num_layers=fusion_layers, num_heads=fusion_heads,
-            dtype=self.dtype_policy, name="fusion")
+            dtype=self.dtype_policy, name="fusion", **options)
         self.dropout = keras.layers.Dropout(self.dropout_rate,
                                             dtype=self.dtype_policy)
         self.classifier = keras.layers.Dense(
@@ -117,6 +125,7 @@ class FusionClassifier(keras.Model):
             "fusion_dim": self.fusion_dim,
             "fusion_layers": self.fusion_layers,
             "fusion_heads": self.fusion_heads, "dropout": self.dropout_rate,
+            "image_position_embedding": self.image_position_embedding,
         })
         return config
 

@@ -72,6 +72,31 @@ def test_cross_attention_attends_to_image_tokens():
     assert np.abs(to_numpy(out) - to_numpy(fusion(IMAGE, TEXT, MASK))).max() > 1e-4
 
 
+@pytest.mark.parametrize("kind", sorted(FUSIONS))
+def test_image_position_embedding_makes_token_order_matter(kind):
+    """Attention and pooling are blind to the order of the image tokens
+    (a CNN grid carries no position); the position embedding is what lets
+    the fusion tell where a token is. Late fusion's mean has none."""
+    order = np.random.default_rng(2).permutation(IMAGE.shape[1])
+    for positions in (False, True):
+        keras.utils.set_random_seed(0)
+        options = {} if kind == "late" and positions else {
+            "image_position_embedding": positions}
+        if kind in ("late", "gated"):
+            fusion = FUSIONS[kind](dim=8, **options)
+        else:
+            fusion = FUSIONS[kind](dim=8, num_layers=1, num_heads=2,
+                                   **options)
+        out = to_numpy(fusion(IMAGE, TEXT, MASK))
+        shuffled = to_numpy(fusion(IMAGE[:, order], TEXT, MASK))
+        if positions and kind != "late":
+            assert fusion.image_positions.shape == (16, 8)
+            assert np.abs(shuffled - out).max() > 1e-4
+        else:
+            assert not fusion.image_position_embedding
+            np.testing.assert_allclose(shuffled, out, atol=1e-5)
+
+
 def test_masked_mean_by_hand():
     x = np.arange(12, dtype="float32").reshape(1, 4, 3)
     got = to_numpy(masked_mean(x, np.array([[1, 0, 1, 0]], "float32")))
@@ -87,3 +112,9 @@ def test_errors():
         make("gated")(IMAGE[0], TEXT)
     with pytest.raises(ValueError, match="num_heads.*divide"):
         CrossAttentionFusion(dim=10, num_heads=4)
+    with pytest.raises(TypeError, match="image_position_embedding.*'yes'"):
+        CrossAttentionFusion(dim=8, image_position_embedding="yes")
+    built = make("cross_attention")
+    built(IMAGE, TEXT, MASK)
+    with pytest.raises(ValueError, match="built for 16 image tokens"):
+        built(IMAGE[:, :9], TEXT, MASK)

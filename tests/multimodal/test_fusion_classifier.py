@@ -85,3 +85,26 @@ def test_errors_name_the_problem(qa):
         model(inputs["images"])
     with pytest.raises(ValueError, match="fusion"):
         FusionClassifier(tiny_vit(), tiny_bert(vocab), 3, fusion="early")
+
+
+def test_cnn_image_backbone_and_the_position_option(qa):
+    """A plain Keras CNN works as the image tower; its feature-grid tokens
+    get the fusion's position embedding unless it is turned off."""
+    inputs, answers, vocab = qa
+    x = cnn_in = keras.Input((32, 32, 3))
+    for _ in range(3):
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same",
+                                activation="relu")(x)
+    for option, expected in ((None, True), (False, False)):
+        cnn = keras.Model(cnn_in, x)
+        model = FusionClassifier(cnn, tiny_bert(vocab), num_classes=4,
+                                 fusion="cross_attention", fusion_dim=16,
+                                 fusion_heads=2,
+                                 image_position_embedding=option)
+        assert model.fusion.image_position_embedding is expected
+        assert model.get_config()["image_position_embedding"] is option
+        assert model.predict(inputs, verbose=0).shape == (len(answers), 4)
+    assert tuple(FusionClassifier(
+        keras.Model(cnn_in, x), tiny_bert(vocab), num_classes=4,
+        fusion="gated", fusion_dim=16).fusion.image_positions.shape) == (
+            16, 16)
