@@ -19,12 +19,24 @@ Every configuration differs from the default (random 8x8 blocks, ratio 0.6,
 L1 on masked pixels, linear head) in one named choice; a random-init
 encoder is the floor. Mean and spread (std) over `--seeds` seeds; rows
 whose difference from the default is inside the spread are ties.
-Writes `results.md` / `results.json` next to this file.
+Writes `results.md` / `results.json` next to this file (`--out`).
+
+Each (configuration, seed) run is recorded as it finishes, and a rerun
+skips the runs its `--out` already holds, so a long table can be made over
+several sessions, or by two one-thread lanes at once:
+
+    OMP_NUM_THREADS=1 KERAS_BACKEND=torch python benchmarks/ablations/run.py \
+        --epochs 200 --depth 4 --out benchmarks/ablations/results_200ep \
+        --part 0/2   # and --part 1/2 beside it
+
+An `--out` made with another budget (epochs, depth, learning rates, ...)
+is refused rather than mixed.
 """
 
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -137,6 +149,22 @@ def downstream(weights, seed, data, args):
     return probe, finetune
 
 
+BUDGET = ("epochs", "batch", "lr", "depth", "width", "fraction",
+          "finetune_steps", "finetune_lr", "probe_lr")
+
+
+def parse_part(text):
+    """`"K/N"` -> (K, N): this process runs every N-th job from the K-th."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        k, n = -1, 0
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(
+            f"--part must be K/N with 0 <= K < N, e.g. 0/2; got {text!r}.")
+    return k, n
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -152,51 +180,102 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", default=None,
                         help="Run only configurations whose name contains "
                         "one of these strings (smoke runs).")
+    parser.add_argument("--part", type=parse_part, default=(0, 1),
+                        help="K/N: run every N-th (configuration, seed) "
+                        "job from the K-th, e.g. two one-thread lanes "
+                        "with 0/2 and 1/2 writing to the same --out.")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
 
-    start = time.time()
     train_px, train_y = load_digits("train")
     data = ((train_px, train_y), load_digits("test"))
-    rows = []
-    for group, name, settings in configurations():
-        if args.only and not any(s in name for s in args.only):
+    results = load(args, argv)
+    jobs = [(group, name, settings, seed)
+            for group, name, settings in configurations()
+            if not args.only or any(s in name for s in args.only)
+            for seed in range(args.seeds)]
+    k, n = args.part
+    for group, name, settings, seed in jobs[k::n]:
+        if any((r["name"], r["seed"]) == (name, seed)
+               for r in results["runs"]):
+            print(f"{name} / seed {seed}: in {args.out}.json, skipped")
             continue
-        probes, finetunes, dists = [], [], []
-        for seed in range(args.seeds):
-            if settings is None:
-                weights = vit(seed, args).get_weights()
-            else:
-                model = pretrain(settings, seed, train_px, args)
-                weights = model.backbone.get_weights()
-                dists.append(avg_dist(model))
-            probe, finetune = downstream(weights, seed, data, args)
-            probes.append(100 * probe)
-            finetunes.append(100 * finetune)
-        rows.append({
-            "group": group, "name": name, "settings": settings,
-            "probe": probes, "finetune": finetunes,
-            "avg_dist": float(np.mean(dists)) if dists else None,
-        })
-        print(f"{name}: probe {np.mean(probes):.1f} +- {np.std(probes):.1f}"
-              f", fine-tune {np.mean(finetunes):.1f} +- "
-              f"{np.std(finetunes):.1f}, AvgDist {rows[-1]['avg_dist']}"
-              f" ({time.time() - start:.0f}s)", flush=True)
-        # Written after every row: an interrupted run keeps what it did.
-        write(rows, args, argv, start)
-    print(markdown(write(rows, args, argv, start)))
+        start = time.time()
+        dist = None
+        if settings is None:
+            weights = vit(seed, args).get_weights()
+        else:
+            model = pretrain(settings, seed, train_px, args)
+            weights = model.backbone.get_weights()
+            dist = avg_dist(model)
+        probe, finetune = downstream(weights, seed, data, args)
+        run = {"group": group, "name": name, "settings": settings,
+               "seed": seed, "probe": 100 * probe,
+               "finetune": 100 * finetune, "avg_dist": dist,
+               "seconds": round(time.time() - start)}
+        results["runs"].append(run)
+        print(f"{name} / seed {seed}: probe {run['probe']:.1f}, fine-tune "
+              f"{run['finetune']:.1f}, AvgDist {dist} ({run['seconds']} s)",
+              flush=True)
+        # Written after every run: an interrupted run keeps what it did.
+        results = write(results, args)
+    print(markdown(results))
 
 
-def write(rows, args, argv, start):
-    results = {
-        "rows": rows, "settings": vars(args),
-        "backend": keras.backend.backend(),
-        "wall_seconds": round(time.time() - start),
-        "command": " ".join(
-            ["KERAS_BACKEND=" + keras.backend.backend(), "python",
-             "benchmarks/ablations/run.py"]
-            + list(argv if argv is not None else sys.argv[1:])),
-    }
+def load(args, argv):
+    """The results so far at `--out` (or a new record); refuses a file
+    made with another budget rather than mixing the two."""
+    budget = {key: getattr(args, key) for key in BUDGET}
+    given = list(argv if argv is not None else sys.argv[1:])
+    # Without `--part`: the command that makes the whole table.
+    kept = [a for i, a in enumerate(given)
+            if not a.startswith("--part")
+            and not (i and given[i - 1] == "--part")]
+    command = "KERAS_BACKEND={} python benchmarks/ablations/run.py {}".format(
+        keras.backend.backend(), shlex.join(kept)).strip()
+    fresh = {"runs": [], "budget": budget, "seeds": args.seeds,
+             "backend": keras.backend.backend(), "command": command}
+    if not os.path.exists(args.out + ".json"):
+        return fresh
+    with open(args.out + ".json") as f:
+        disk = upgrade(json.load(f))
+    if disk["budget"] != budget:
+        raise ValueError(
+            f"{args.out}.json holds runs made with another budget "
+            f"({disk['budget']}); this command's is {budget}. Pass another "
+            "`--out` to start a new table.")
+    disk["seeds"] = max(disk["seeds"], args.seeds)
+    return disk
+
+
+def upgrade(results):
+    """Results written before per-run records (one row per configuration
+    with a list per seed) -> per-run records."""
+    if "runs" in results:
+        return results
+    s = results["settings"]
+    runs = [{"group": r["group"], "name": r["name"],
+             "settings": r["settings"], "seed": seed, "probe": probe,
+             "finetune": finetune, "avg_dist": r["avg_dist"],
+             "seconds": None}
+            for r in results["rows"]
+            for seed, (probe, finetune) in enumerate(
+                zip(r["probe"], r["finetune"]))]
+    return {"runs": runs, "budget": {key: s[key] for key in BUDGET},
+            "seeds": s["seeds"], "backend": results["backend"],
+            "command": results["command"],
+            "wall_seconds": results["wall_seconds"]}
+
+
+def write(results, args):
+    """Writes the runs, merged with runs another process (a second lane
+    on the same `--out`) wrote since this one last read the file."""
+    if os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            disk = upgrade(json.load(f))
+        have = {(r["name"], r["seed"]) for r in results["runs"]}
+        results["runs"] += [r for r in disk["runs"]
+                            if (r["name"], r["seed"]) not in have]
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
     with open(args.out + ".md", "w") as f:
@@ -204,17 +283,39 @@ def write(rows, args, argv, start):
     return results
 
 
+def aggregate(results):
+    """One row per configuration (in `configurations()` order) with the
+    per-seed lists of its runs."""
+    rows = []
+    for group, name, settings in configurations():
+        runs = sorted((r for r in results["runs"] if r["name"] == name),
+                      key=lambda r: r["seed"])
+        if not runs:
+            continue
+        dists = [r["avg_dist"] for r in runs if r["avg_dist"] is not None]
+        rows.append({"group": group, "name": name,
+                     "probe": [r["probe"] for r in runs],
+                     "finetune": [r["finetune"] for r in runs],
+                     "avg_dist": float(np.mean(dists)) if dists else None})
+    return rows
+
+
 def markdown(results):
-    s = results["settings"]
-    rows = results["rows"]
+    s = dict(results["budget"], seeds=results["seeds"])
+    rows = aggregate(results)
     default = next((r for r in rows
                     if r["name"] == "ratio 0.6, 8x8 blocks"), None)
-    done = "" if len(rows) == len(configurations()) else (
-        f" **Partial: {len(rows)} of {len(configurations())} rows.**")
+    expected = len(configurations()) * s["seeds"]
+    done = "" if len(results["runs"]) >= expected else (
+        f" **Partial: {len(results['runs'])} of {expected} runs "
+        "(configuration x seed); a row's seed count is shown when it is "
+        "short.**")
+    seconds = results.get("wall_seconds") or sum(
+        r["seconds"] or 0 for r in results["runs"])
     lines = [
         "# SimMIM ablations on the scikit-learn digits (small scale)",
         "",
-        f"Made by `{results['command']}` in {results['wall_seconds']} s on "
+        f"Made by `{results['command']}` ({seconds} s of runs) on "
         f"a 2-core CPU. ViT {s['depth']} layers, width {s['width']}, "
         f"32x32, patch 4; {s['epochs']} pretraining epochs (lr {s['lr']:g}, "
         f"batch {s['batch']}); test accuracy (%), mean +- std over "
@@ -240,8 +341,11 @@ def markdown(results):
 
     for row in rows:
         dist = "" if row["avg_dist"] is None else f"{row['avg_dist']:.1f}"
+        count = len(row["probe"])
+        short = "" if count >= s["seeds"] else (
+            f" ({count} seed{'s' if count > 1 else ''})")
         lines.append(
-            f"| {row['group']} | {row['name']} | "
+            f"| {row['group']} | {row['name']}{short} | "
             f"{np.mean(row['probe']):.1f} +- {np.std(row['probe']):.1f} | "
             f"{versus(row, 'probe')} | "
             f"{np.mean(row['finetune']):.1f} +- "
