@@ -298,7 +298,7 @@ def retrieval(encoder, steps, data, args):
                     images=normalize(data[name]["images"]))
 
     train = pairs("train")
-    epochs = max(1, steps // (len(data["train"]["images"]) // args.batch))
+    epochs = steps // (len(data["train"]["images"]) // args.batch)
     start = time.time()
     model.fit(train, batch_size=args.batch, epochs=epochs, verbose=0,
               shuffle=True)
@@ -306,9 +306,8 @@ def retrieval(encoder, steps, data, args):
     out = model.predict(pairs("test"), batch_size=500, verbose=0)
     recall = retrieval_recall(out["image_embeddings"],
                               out["text_embeddings"])
-    return {"arch": encoder_label(args), "encoder": encoder, "epochs": epochs,
-            "steps": epochs * (len(data["train"]["images"]) // args.batch),
-            "train_seconds": round(seconds), "pretraining": pretraining,
+    return {"arch": encoder_label(args), "encoder": encoder,
+            "epochs": epochs, "steps": steps, "train_seconds": round(seconds), "pretraining": pretraining,
             "candidates": len(data["test"]["images"]), "test": recall}
 
 
@@ -327,7 +326,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=6000,
                         help="Training steps per table row.")
     parser.add_argument("--long-steps", type=int, default=24000)
-    parser.add_argument("--long-fusion", default="cross_attention")
+    parser.add_argument("--long-fusion", choices=FUSION_ORDER,
+                        default="cross_attention")
     parser.add_argument("--retrieval-steps", type=int, default=1530,
                         help="Aligner training steps (rounded to epochs).")
     parser.add_argument("--fusions", nargs="+", choices=FUSION_ORDER,
@@ -367,42 +367,39 @@ def main(argv=None):
     if args.stage == "pretrain":
         image_encoder("simmim", args.seed, data["train"]["images"], args)
         return
-    if args.stage == "retrieval":
-        for encoder in args.encoders:
-            if any(r["encoder"] == encoder
-                   and _arch(r) == encoder_label(args)
-                   for r in results.setdefault("retrieval", [])):
-                print(f"retrieval / {encoder}: in {args.out}.json, skipped")
-                continue
-            row = retrieval(encoder, args.retrieval_steps, data, args)
-            print(f"retrieval / {encoder}: {row['test']}", flush=True)
-            results["retrieval"].append(row)
-            results.update(settings=vars(args),
-                           backend=keras.backend.backend())
-            write(results, args)
-        print(markdown(results))
-        return
-    if args.stage == "table":
-        plan = [("rows", f, e, args.steps) for f in args.fusions
-                for e in args.encoders]
-    else:
-        plan = [("long", args.long_fusion, e, args.long_steps)
-                for e in args.encoders]
-    for where, fusion, encoder, steps in plan:
-        done = [r for r in results[where]
-                if _key(r) == (fusion, arch_label(args, fusion), encoder,
-                               steps)]
-        if done:
-            print(f"{fusion} / {encoder}: in {args.out}.json, skipped")
+    for where, fusion, encoder, steps in plan(args, data):
+        label = (encoder_label(args) if fusion is None
+                 else arch_label(args, fusion))
+        name = f"{fusion or 'retrieval'} / {label} {encoder}"
+        if any(_key(r) == (fusion, label, encoder, steps)
+               for r in results.setdefault(where, [])):
+            print(f"{name}: in {args.out}.json, skipped")
             continue
-        row = run(fusion, encoder, steps, data, vocab, args)
+        if where == "retrieval":
+            row = retrieval(encoder, steps, data, args)
+        else:
+            row = run(fusion, encoder, steps, data, vocab, args)
         results[where].append(row)
-        print(f"{fusion} / {encoder}: test {row['test']} "
-              f"({row['train_seconds']} s)", flush=True)
+        print(f"{name}: test {row['test']} ({row['train_seconds']} s)",
+              flush=True)
         results.update(settings=vars(args),
                        backend=keras.backend.backend())
         write(results, args)
     print(markdown(results))
+
+
+def plan(args, data):
+    """`(where, fusion, encoder, steps)` of every run of the stage (the
+    aligner's steps rounded to whole epochs; `fusion` None)."""
+    if args.stage == "table":
+        return [("rows", f, e, args.steps) for f in args.fusions
+                for e in args.encoders]
+    if args.stage == "long":
+        return [("long", args.long_fusion, e, args.long_steps)
+                for e in args.encoders]
+    per_epoch = len(data["train"]["images"]) // args.batch
+    steps = max(1, args.retrieval_steps // per_epoch) * per_epoch
+    return [("retrieval", None, e, steps) for e in args.encoders]
 
 
 def _arch(row):
@@ -455,7 +452,10 @@ def markdown(results):
         f"image encoders: `vit` a keras-hub ViT, {s['depth']} layers, width "
         f"{s['width']}, patch 8; `cnn-<norm>` {s['depth']} 3x3 stride-2 "
         f"convolutions with batch / layer / no norm and ReLU, {s['width']} "
-        "channels; "
+        "channels; `+pos`: the fusion adds its learned image position "
+        "embedding (`image_position_embedding=True`, the library default; "
+        "rows without it ran before it existed or with "
+        "`--image-positions off`); "
         f"text BERT 2 layers width {s['width']}, fusion width {s['width']}, "
         f"batch {s['batch']}, AdamW lr {s['lr']:g} warm-up + cosine, seed "
         f"{s['seed']}. SimMIM encoder: pretrained on the 9,800 unlabeled "
