@@ -55,6 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FUSION_ORDER = ("cross_attention", "merged", "gated", "late")
 ENCODERS = ("random", "simmim")
 LENGTH = 16
+TRAIN_SCENES = 9800  # the built-in training split
 CAPTION_LENGTH = 64
 
 
@@ -87,8 +88,10 @@ def inputs_for(split, rows):
 
 
 def load_data(args):
-    splits = {name: load_sort_of_clevr(name, image_size=args.image_size)
-              for name in ("train", "validation", "test")}
+    splits = {name: load_sort_of_clevr(
+        name, image_size=args.image_size,
+        num_images=args.train_scenes if name == "train" else None)
+        for name in ("train", "validation", "test")}
     pre = build_text_preprocessor(splits["train"]["questions"], LENGTH, 200)
     for split in splits.values():
         text = pre(split["questions"])
@@ -232,7 +235,7 @@ def towers(encoder, data, vocab, length, args):
     """The image encoder (random or SimMIM), a fresh BERT text tower and
     the pretraining record."""
     backbone, pretraining = image_encoder(
-        encoder, args.seed, data["train"]["images"], args)
+        encoder, args.seed, data["train"]["images"][:TRAIN_SCENES], args)
     keras.utils.set_random_seed(args.seed)
     text = keras_hub.models.BertBackbone(
         vocabulary_size=vocab, num_layers=2, num_heads=4,
@@ -265,7 +268,7 @@ def run(fusion, encoder, steps, data, vocab, args):
               epochs=steps // args.eval_every, callbacks=[curve], verbose=0)
     seconds = time.time() - start
     return {"fusion": fusion, "arch": arch_label(args, fusion),
-            "encoder": encoder,
+            "encoder": encoder, "train_scenes": args.train_scenes,
             "steps": steps, "train_seconds": round(seconds),
             "pretraining": pretraining,
             "curve": curve.points,
@@ -307,7 +310,9 @@ def retrieval(encoder, steps, data, args):
     recall = retrieval_recall(out["image_embeddings"],
                               out["text_embeddings"])
     return {"arch": encoder_label(args), "encoder": encoder,
-            "epochs": epochs, "steps": steps, "train_seconds": round(seconds), "pretraining": pretraining,
+            "train_scenes": args.train_scenes, "epochs": epochs,
+            "steps": steps, "train_seconds": round(seconds),
+            "pretraining": pretraining,
             "candidates": len(data["test"]["images"]), "test": recall}
 
 
@@ -349,6 +354,11 @@ def main(argv=None):
                         default="on",
                         help="The fusion's learned image position "
                         "embedding (late fusion: always off).")
+    parser.add_argument("--train-scenes", type=int, default=TRAIN_SCENES,
+                        help="Training scenes: the built-in split's 9,800, "
+                        "or more from the same generator stream (its first "
+                        "9,800 are the split; the SimMIM encoder is always "
+                        "pretrained on those).")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--width", type=int, default=64)
@@ -365,13 +375,14 @@ def main(argv=None):
             results = json.load(f)
     results["prior"] = language_prior_accuracy(data["train"], data["test"])
     if args.stage == "pretrain":
-        image_encoder("simmim", args.seed, data["train"]["images"], args)
+        image_encoder("simmim", args.seed,
+                      data["train"]["images"][:TRAIN_SCENES], args)
         return
     for where, fusion, encoder, steps in plan(args, data):
         label = (encoder_label(args) if fusion is None
                  else arch_label(args, fusion))
         name = f"{fusion or 'retrieval'} / {label} {encoder}"
-        if any(_key(r) == (fusion, label, encoder, steps)
+        if any(_key(r) == (fusion, label, encoder, steps, args.train_scenes)
                for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
@@ -411,7 +422,7 @@ def _arch(row):
 
 def _key(row):
     return (row.get("fusion"), _arch(row), row["encoder"],
-            row["steps"])
+            row["steps"], row.get("train_scenes", TRAIN_SCENES))
 
 
 def write(results, args):
@@ -428,6 +439,14 @@ def write(results, args):
         json.dump(results, f, indent=1)
     with open(args.out + ".md", "w") as f:
         f.write(markdown(results))
+
+
+def _steps(row):
+    """A row's training steps, with its scene count when it is not the
+    built-in split's."""
+    scenes = row.get("train_scenes", TRAIN_SCENES)
+    return str(row["steps"]) + ("" if scenes == TRAIN_SCENES
+                                else f" ({scenes:,} scenes)")
 
 
 def _pct(x):
@@ -488,7 +507,7 @@ def markdown(results):
                  (("non_relational", 0.8), ("relational", 0.7))]
         lines.append(
             f"| {row['fusion']} | {_arch(row)} "
-            f"{row['encoder']} | {row['steps']} | "
+            f"{row['encoder']} | {_steps(row)} | "
             f"{row['train_seconds'] / 60:.1f} | "
             f"{_pct(test['relational'])} | "
             f"{_pct(test['non_relational'])} | {verdict} | "
@@ -506,7 +525,7 @@ def markdown(results):
         for row in detailed:
             lines.append(
                 f"| {row['fusion']} | {_arch(row)} "
-                f"{row['encoder']} | {row['steps']} | " + " | ".join(
+                f"{row['encoder']} | {_steps(row)} | " + " | ".join(
                     _pct(row["test"]["by_template"][name])
                     for name in TEMPLATE_NAMES) + " |")
     lines += ["", "Learning curves (validation relational / non-relational "
@@ -517,7 +536,7 @@ def markdown(results):
             f"{_pct(p['non_relational'])}" for p in row["curve"])
         lines.append(f"- {row['fusion']} / {_arch(row)} "
                      f"{row['encoder']} "
-                     f"({row['steps']} steps): {points}")
+                     f"({_steps(row)} steps): {points}")
     if results.get("retrieval"):
         n = results["retrieval"][0]["candidates"]
         lines += [
