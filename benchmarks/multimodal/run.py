@@ -92,12 +92,17 @@ def load_data(args):
         name, image_size=args.image_size,
         num_images=args.train_scenes if name == "train" else None)
         for name in ("train", "validation", "test")}
-    pre = build_text_preprocessor(splits["train"]["questions"], LENGTH, 200)
+    train = splits["train"]
+    # The vocabulary of the built-in split's questions, whatever
+    # `--train-scenes` is (the same token ids as rows made before it).
+    pre = build_text_preprocessor(
+        train["questions"][train["image_index"] < TRAIN_SCENES], LENGTH, 200)
     for split in splits.values():
-        text = pre(split["questions"])
-        split["token_ids"] = keras.ops.convert_to_numpy(text["token_ids"])
-        split["padding_mask"] = keras.ops.convert_to_numpy(
-            text["padding_mask"])
+        # 36 distinct questions: tokenise each once, then index.
+        unique, index = np.unique(split["questions"], return_inverse=True)
+        text = pre(unique)
+        for key in ("token_ids", "padding_mask"):
+            split[key] = keras.ops.convert_to_numpy(text[key])[index]
     return splits, int(pre.tokenizer.vocabulary_size())
 
 
