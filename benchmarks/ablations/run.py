@@ -196,8 +196,7 @@ def main(argv=None):
             for seed in range(args.seeds)]
     k, n = args.part
     for group, name, settings, seed in jobs[k::n]:
-        if any((r["name"], r["seed"]) == (name, seed)
-               for r in results["runs"]):
+        if any(_key(r) == (name, seed) for r in results["runs"]):
             print(f"{name} / seed {seed}: in {args.out}.json, skipped")
             continue
         start = time.time()
@@ -220,6 +219,10 @@ def main(argv=None):
         # Written after every run: an interrupted run keeps what it did.
         results = write(results, args)
     print(markdown(results))
+
+
+def _key(run):
+    return run["name"], run["seed"]
 
 
 def load(args, argv):
@@ -273,9 +276,8 @@ def write(results, args):
     if os.path.exists(args.out + ".json"):
         with open(args.out + ".json") as f:
             disk = upgrade(json.load(f))
-        have = {(r["name"], r["seed"]) for r in results["runs"]}
-        results["runs"] += [r for r in disk["runs"]
-                            if (r["name"], r["seed"]) not in have]
+        have = {_key(r) for r in results["runs"]}
+        results["runs"] += [r for r in disk["runs"] if _key(r) not in have]
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
     with open(args.out + ".md", "w") as f:

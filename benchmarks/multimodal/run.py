@@ -144,11 +144,11 @@ def encoder_label(args):
 
 def positions(fusion, args):
     """Whether the fusion adds its image position embedding (never under
-    late fusion's plain mean)."""
-    return args.image_positions == "on" and fusion != "late"
+    late fusion's plain mean; `fusion` None: the aligner, no fusion)."""
+    return args.image_positions == "on" and fusion not in (None, "late")
 
 
-def arch_label(args, fusion=None):
+def arch_label(args, fusion):
     """The image side's name in rows: the encoder, `+pos` when the fusion
     adds its image position embedding (rows made before that option
     existed had none)."""
@@ -157,7 +157,8 @@ def arch_label(args, fusion=None):
 
 def image_encoder(kind, seed, images, args):
     """The image encoder, random or SimMIM-pretrained (cached per
-    settings)."""
+    settings) on the built-in split's images (the first `TRAIN_SCENES`)."""
+    images = images[:TRAIN_SCENES]
     backbone = (vit if args.arch == "vit" else cnn)(seed, args)
     if kind == "random":
         return backbone, None
@@ -240,7 +241,7 @@ def towers(encoder, data, vocab, length, args):
     """The image encoder (random or SimMIM), a fresh BERT text tower and
     the pretraining record."""
     backbone, pretraining = image_encoder(
-        encoder, args.seed, data["train"]["images"][:TRAIN_SCENES], args)
+        encoder, args.seed, data["train"]["images"], args)
     keras.utils.set_random_seed(args.seed)
     text = keras_hub.models.BertBackbone(
         vocabulary_size=vocab, num_layers=2, num_heads=4,
@@ -380,12 +381,10 @@ def main(argv=None):
             results = json.load(f)
     results["prior"] = language_prior_accuracy(data["train"], data["test"])
     if args.stage == "pretrain":
-        image_encoder("simmim", args.seed,
-                      data["train"]["images"][:TRAIN_SCENES], args)
+        image_encoder("simmim", args.seed, data["train"]["images"], args)
         return
     for where, fusion, encoder, steps in plan(args, data):
-        label = (encoder_label(args) if fusion is None
-                 else arch_label(args, fusion))
+        label = arch_label(args, fusion)
         name = f"{fusion or 'retrieval'} / {label} {encoder}"
         if any(_key(r) == (fusion, label, encoder, steps, args.train_scenes)
                for r in results.setdefault(where, [])):
