@@ -57,27 +57,37 @@ ENCODERS = ("random", "simmim")
 LENGTH = 16
 TRAIN_SCENES = 9800  # the built-in training split
 CAPTION_LENGTH = 64
+READING = "## Reading"  # the results' hand-written part starts here
 
 
 class QuestionBatches(keras.utils.PyDataset):
-    """Shuffled (image, question) -> answer batches; images are gathered
-    and normalised per batch (the question table indexes the images)."""
+    """Endless shuffled (image, question) -> answer batches; images are
+    gathered and normalised per batch (the question table indexes the
+    images). Pass `k` over the questions uses its own permutation, so the
+    order is fixed by `seed` however `fit` splits the steps into epochs.
+
+    Endless on purpose: with a finite `PyDataset`, `fit(steps_per_epoch=
+    500)` cuts the epoch in which the data runs out short (keras resets
+    the iterator instead of wrapping), so 2,000 requested steps over
+    1,225 batches trained 1,725."""
 
     def __init__(self, split, batch_size, seed, **kwargs):
         super().__init__(**kwargs)
-        self.split, self.batch_size = split, batch_size
-        self.rng = np.random.default_rng(seed)
-        self.order = self.rng.permutation(len(split["answers"]))
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+        self.per_pass = len(split["answers"]) // batch_size
+        self.order = (-1, None)
 
-    def __len__(self):
-        return len(self.order) // self.batch_size
+    @property
+    def num_batches(self):
+        return None  # endless
 
     def __getitem__(self, i):
-        rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        k, j = divmod(i, self.per_pass)
+        if self.order[0] != k:
+            rng = np.random.default_rng((self.seed, k))
+            self.order = (k, rng.permutation(len(self.split["answers"])))
+        rows = self.order[1][j * self.batch_size:(j + 1) * self.batch_size]
         return inputs_for(self.split, rows), self.split["answers"][rows]
-
-    def on_epoch_end(self):
-        self.order = self.rng.permutation(len(self.order))
 
 
 def inputs_for(split, rows):
@@ -275,8 +285,8 @@ def run(fusion, encoder, steps, data, vocab, args):
     seconds = time.time() - start
     return {"fusion": fusion, "arch": arch_label(args, fusion),
             "encoder": encoder, "train_scenes": args.train_scenes,
-            "steps": steps, "train_seconds": round(seconds),
-            "pretraining": pretraining,
+            "steps": steps, "endless_batches": True,
+            "train_seconds": round(seconds), "pretraining": pretraining,
             "curve": curve.points,
             "test": accuracy(model, data["test"], by_template=True)}
 
@@ -317,15 +327,17 @@ def retrieval(encoder, steps, data, args):
                               out["text_embeddings"])
     return {"arch": encoder_label(args), "encoder": encoder,
             "train_scenes": args.train_scenes, "epochs": epochs,
-            "steps": steps, "train_seconds": round(seconds),
-            "pretraining": pretraining,
+            "steps": steps, "endless_batches": True,
+            "train_seconds": round(seconds), "pretraining": pretraining,
             "candidates": len(data["test"]["images"]), "test": recall}
 
 
-def steps_to(curve, key, threshold):
-    for point in curve:
+def steps_to(row, key, threshold, batch):
+    """Steps taken (`trained`) at the first curve point at or above
+    `threshold`, or None."""
+    for point in row["curve"]:
         if point[key] >= threshold:
-            return point["step"]
+            return trained(row, point["step"], batch)
     return None
 
 
@@ -441,16 +453,44 @@ def write(results, args):
                 r for r in disk.get(where, []) if _key(r) not in have)
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
+    # Keep the hand-written reading under the generated tables.
+    reading = ""
+    if os.path.exists(args.out + ".md"):
+        with open(args.out + ".md") as f:
+            old = f.read()
+        if READING in old:
+            reading = "\n" + old[old.index(READING):]
     with open(args.out + ".md", "w") as f:
-        f.write(markdown(results))
+        f.write(markdown(results) + reading)
 
 
-def _steps(row):
-    """A row's training steps, with its scene count when it is not the
-    built-in split's."""
+def trained(row, step, batch):
+    """The optimizer steps a row had really taken at its curve point
+    `step`. Rows made before `QuestionBatches` was endless lost the tail
+    of every pass over the questions (keras ends the epoch in which a
+    finite dataset runs out: with 1,225 batches a pass and 500-step
+    epochs, 500 + 500 + 225 per pass), so their nominal steps overstate
+    the training (2,000 -> 1,725)."""
+    if row.get("endless_batches"):
+        return step
+    per_pass = row.get("train_scenes", TRAIN_SCENES) * 8 // batch
+    every = row["curve"][0]["step"]
+    done, left = 0, per_pass
+    for _ in range(step // every):
+        taken = min(every, left)
+        done, left = done + taken, left - taken
+        left = left or per_pass
+    return done
+
+
+def _steps(row, batch):
+    """A row's training steps (the steps it really took when fewer), with
+    its scene count when it is not the built-in split's."""
     scenes = row.get("train_scenes", TRAIN_SCENES)
-    return str(row["steps"]) + ("" if scenes == TRAIN_SCENES
-                                else f" ({scenes:,} scenes)")
+    real = trained(row, row["steps"], batch)
+    return (str(row["steps"])
+            + ("" if real == row["steps"] else f" ({real} taken)")
+            + ("" if scenes == TRAIN_SCENES else f" ({scenes:,} scenes)"))
 
 
 def _pct(x):
@@ -484,7 +524,11 @@ def markdown(results):
         f"{s['seed']}. SimMIM encoder: pretrained on the 9,800 unlabeled "
         f"training images ({s['pretrain_epochs']} epochs, masked 8x8 "
         "patches, ratio 0.6). Steps-to: first validation evaluation "
-        f"(every {s['eval_every']} steps) at or above the threshold.",
+        f"(every {s['eval_every']} steps) at or above the threshold. "
+        "Steps are optimizer steps taken: rows made before the question "
+        "batches were endless lost the tail of each pass over the data "
+        "(\"2000 (1725 taken)\"; their learning rate schedule was set for "
+        "the nominal count); curve points and steps-to count steps taken.",
         "",
         f"Language prior (best answer from the question alone, exact): "
         f"relational {_pct(prior['relational'])}, non-relational "
@@ -507,11 +551,11 @@ def markdown(results):
                and test["non_relational"] >= non_bar)
         verdict = ("yes" if met else "**no**") if deep else (
             "yes" if met else "no (shallow)")
-        reach = [steps_to(row["curve"], key, bar) for key, bar in
+        reach = [steps_to(row, key, bar, s["batch"]) for key, bar in
                  (("non_relational", 0.8), ("relational", 0.7))]
         lines.append(
             f"| {row['fusion']} | {_arch(row)} "
-            f"{row['encoder']} | {_steps(row)} | "
+            f"{row['encoder']} | {_steps(row, s['batch'])} | "
             f"{row['train_seconds'] / 60:.1f} | "
             f"{_pct(test['relational'])} | "
             f"{_pct(test['non_relational'])} | {verdict} | "
@@ -529,18 +573,20 @@ def markdown(results):
         for row in detailed:
             lines.append(
                 f"| {row['fusion']} | {_arch(row)} "
-                f"{row['encoder']} | {_steps(row)} | " + " | ".join(
+                f"{row['encoder']} | {_steps(row, s['batch'])} | "
+                + " | ".join(
                     _pct(row["test"]["by_template"][name])
                     for name in TEMPLATE_NAMES) + " |")
     lines += ["", "Learning curves (validation relational / non-relational "
               "%, by step):", ""]
     for row in results["rows"] + results.get("long", []):
         points = ", ".join(
-            f"{p['step']}: {_pct(p['relational'])}/"
+            f"{trained(row, p['step'], s['batch'])}: "
+            f"{_pct(p['relational'])}/"
             f"{_pct(p['non_relational'])}" for p in row["curve"])
         lines.append(f"- {row['fusion']} / {_arch(row)} "
                      f"{row['encoder']} "
-                     f"({_steps(row)} steps): {points}")
+                     f"({_steps(row, s['batch'])} steps): {points}")
     if results.get("retrieval"):
         n = results["retrieval"][0]["candidates"]
         lines += [
