@@ -327,9 +327,8 @@ def retrieval(encoder, steps, data, args):
                               out["text_embeddings"])
     return {"arch": encoder_label(args), "encoder": encoder,
             "train_scenes": args.train_scenes, "epochs": epochs,
-            "steps": steps, "endless_batches": True,
-            "train_seconds": round(seconds), "pretraining": pretraining,
-            "candidates": len(data["test"]["images"]), "test": recall}
+            "steps": steps, "train_seconds": round(seconds),
+            "pretraining": pretraining, "candidates": len(data["test"]["images"]), "test": recall}
 
 
 def steps_to(row, key, threshold, batch):
@@ -398,8 +397,9 @@ def main(argv=None):
     for where, fusion, encoder, steps in plan(args, data):
         label = arch_label(args, fusion)
         name = f"{fusion or 'retrieval'} / {label} {encoder}"
-        if any(_key(r) == (fusion, label, encoder, steps, args.train_scenes)
-               for r in results.setdefault(where, [])):
+        planned = _key({"fusion": fusion, "arch": label, "encoder": encoder,
+                        "steps": steps, "train_scenes": args.train_scenes})
+        if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
         if where == "retrieval":
@@ -437,8 +437,12 @@ def _arch(row):
 
 
 def _key(row):
+    """Rows with the same key are the same run (rerun: skipped); a
+    question-answering row made before the batches were endless
+    (`trained`) is not the same run as one made after."""
+    lost_steps = "curve" in row and not row.get("endless_batches")
     return (row.get("fusion"), _arch(row), row["encoder"],
-            row["steps"], row.get("train_scenes", TRAIN_SCENES))
+            row["steps"], row.get("train_scenes", TRAIN_SCENES), lost_steps)
 
 
 def write(results, args):

@@ -8,8 +8,9 @@ vector `(batch, output_dim)`:
   late fusion; FLAVA shows it loses to deep fusion on VQA).
 - `GatedFusion`: attention pooling of each modality with a learned query,
   then a learned sigmoid gate mixes the two vectors.
-- `CrossAttentionFusion`: text tokens attend to each other and then to the
-  image patch tokens in every block (ALBEF's fusion encoder).
+- `CrossAttentionFusion`: in every block text tokens attend to each other,
+  then to the image patch tokens, then pass an MLP (ALBEF's fusion
+  encoder).
 - `MergedFusion`: one stream: both token sequences, with modality
   embeddings, go through joint self-attention (M3AE / single-stream).
 
@@ -272,32 +273,54 @@ class CrossAttentionBlock(keras.layers.Layer):
 
     def __init__(self, num_heads, mlp_dim=None, **kwargs):
         super().__init__(**kwargs)
+        check_positive_int("num_heads", num_heads)
+        if mlp_dim is not None:
+            check_positive_int("mlp_dim", mlp_dim)
         self.num_heads = int(num_heads)
-        self.mlp_dim = mlp_dim
+        self.mlp_dim = None if mlp_dim is None else int(mlp_dim)
 
     def build(self, text_shape, image_shape, self_mask_shape=None):
         dim = int(text_shape[-1])
+        mlp_dim = self.mlp_dim or 4 * dim
         policy = self.dtype_policy
-        self.self_block = TransformerBlock(
-            self.num_heads, self.mlp_dim, dtype=policy, name="self_block")
-        self.norm_query = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype=policy, name="norm_query")
-        self.norm_image = keras.layers.LayerNormalization(
-            epsilon=1e-6, dtype=policy, name="norm_image")
-        self.cross_attention = keras.layers.MultiHeadAttention(
-            self.num_heads, dim // self.num_heads, dtype=policy,
-            name="cross_attention")
-        self.self_block.build(text_shape)
-        self.norm_query.build(text_shape)
+
+        def norm(name):
+            return keras.layers.LayerNormalization(
+                epsilon=1e-6, dtype=policy, name=name)
+
+        def attention(name):
+            return keras.layers.MultiHeadAttention(
+                self.num_heads, dim // self.num_heads, dtype=policy,
+                name=name)
+
+        # ALBEF's order: the MLP comes after the cross-attention, so the
+        # image evidence a text token gathered is transformed before the
+        # next block (or the read-out) sees it.
+        self.norm_self, self.self_attention = norm("norm_self"), attention(
+            "self_attention")
+        self.norm_query, self.norm_image = norm("norm_query"), norm(
+            "norm_image")
+        self.cross_attention = attention("cross_attention")
+        self.norm_mlp = norm("norm_mlp")
+        self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu",
+                                         dtype=policy, name="mlp_in")
+        self.mlp_out = keras.layers.Dense(dim, dtype=policy, name="mlp_out")
+        for layer in (self.norm_self, self.norm_query, self.norm_mlp,
+                      self.mlp_in):
+            layer.build(text_shape)
         self.norm_image.build(image_shape)
+        self.self_attention.build(text_shape, text_shape)
         self.cross_attention.build(text_shape, image_shape)
+        self.mlp_out.build(tuple(text_shape[:-1]) + (mlp_dim,))
 
     def call(self, text, image, self_mask=None, return_attention=False):
-        text = self.self_block(text, attention_mask=self_mask)
+        y = self.norm_self(text)
+        text = text + self.self_attention(y, y, attention_mask=self_mask)
         out, scores = self.cross_attention(
             self.norm_query(text), self.norm_image(image),
             return_attention_scores=True)
         text = text + out
+        text = text + self.mlp_out(self.mlp_in(self.norm_mlp(text)))
         return (text, scores) if return_attention else text
 
     def get_config(self):
@@ -318,9 +341,9 @@ class CrossAttentionFusion(_Fusion):
     """ALBEF-style fusion: text queries attend to image patch tokens.
 
     Both sequences are projected to `dim`; `num_layers`
-    `CrossAttentionBlock`s run text self-attention (padding masked) and
-    cross-attention from every text token to every image token; the
-    output is the masked mean of the final text tokens.
+    `CrossAttentionBlock`s run text self-attention (padding masked),
+    cross-attention from every text token to every image token and an
+    MLP; the output is the masked mean of the final text tokens.
 
     Args:
         dim: int, fusion width.

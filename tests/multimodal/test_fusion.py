@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_simmim.multimodal import FUSIONS
+from keras_simmim.multimodal import CrossAttentionBlock
 from keras_simmim.multimodal import CrossAttentionFusion
 from keras_simmim.multimodal import masked_mean
 from tests.conftest import to_numpy
@@ -103,6 +104,28 @@ def test_masked_mean_by_hand():
     np.testing.assert_allclose(got, [[3.0, 4.0, 5.0]])
 
 
+def test_cross_attention_block_runs_its_mlp_on_the_image_evidence():
+    # ALBEF's order: self-attention, cross-attention, then the MLP, so
+    # what a text token read from the image goes through the MLP.
+    block = CrossAttentionBlock(num_heads=2)
+    text = keras.ops.convert_to_tensor(
+        RNG.normal(size=(2, 5, 8)).astype("float32"))
+    images = RNG.normal(size=(2, 2, 9, 8)).astype("float32")
+    outs, mlps = [], []
+    for image in images:
+        image = keras.ops.convert_to_tensor(image)
+        out = block(text, image)
+        y = block.norm_self(text)
+        h = text + block.self_attention(y, y)
+        h = h + block.cross_attention(block.norm_query(h),
+                                      block.norm_image(image))
+        mlp = block.mlp_out(block.mlp_in(block.norm_mlp(h)))
+        np.testing.assert_allclose(to_numpy(out), to_numpy(h + mlp),
+                                   atol=1e-5)
+        mlps.append(to_numpy(mlp))
+    assert np.abs(mlps[0] - mlps[1]).max() > 1e-3
+
+
 def test_errors():
     with pytest.raises(ValueError, match="same batch size"):
         make("late")(IMAGE, TEXT[:2])
@@ -112,6 +135,8 @@ def test_errors():
         make("gated")(IMAGE[0], TEXT)
     with pytest.raises(ValueError, match="num_heads.*divide"):
         CrossAttentionFusion(dim=10, num_heads=4)
+    with pytest.raises(ValueError, match="mlp_dim.*0"):
+        CrossAttentionBlock(num_heads=2, mlp_dim=0)
     with pytest.raises(TypeError, match="image_position_embedding.*'yes'"):
         CrossAttentionFusion(dim=8, image_position_embedding="yes")
     built = make("cross_attention")
