@@ -328,7 +328,8 @@ def retrieval(encoder, steps, data, args):
     return {"arch": encoder_label(args), "encoder": encoder,
             "train_scenes": args.train_scenes, "epochs": epochs,
             "steps": steps, "train_seconds": round(seconds),
-            "pretraining": pretraining, "candidates": len(data["test"]["images"]), "test": recall}
+            "pretraining": pretraining,
+            "candidates": len(data["test"]["images"]), "test": recall}
 
 
 def steps_to(row, key, threshold, batch):
@@ -477,6 +478,7 @@ def trained(row, step, batch):
     the training (2,000 -> 1,725)."""
     if row.get("endless_batches"):
         return step
+    # 8 questions a scene: `load_sort_of_clevr`'s 4 of each kind.
     per_pass = row.get("train_scenes", TRAIN_SCENES) * 8 // batch
     every = row["curve"][0]["step"]
     done, left = 0, per_pass
