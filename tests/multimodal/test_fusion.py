@@ -111,7 +111,7 @@ def test_cross_attention_block_runs_its_mlp_on_the_image_evidence():
     text = keras.ops.convert_to_tensor(
         RNG.normal(size=(2, 5, 8)).astype("float32"))
     images = RNG.normal(size=(2, 2, 9, 8)).astype("float32")
-    outs, mlps = [], []
+    mlps = []
     for image in images:
         image = keras.ops.convert_to_tensor(image)
         out = block(text, image)
