@@ -195,7 +195,7 @@ def main(argv=None):
             if not args.only or any(s in name for s in args.only)
             for seed in range(args.seeds)]
     k, n = args.part
-    for group, name, settings, seed in jobs[k::n]:
+    for group, name, settings, seed in pending(jobs, results)[k::n]:
         if any(_key(r) == (name, seed) for r in results["runs"]):
             print(f"{name} / seed {seed}: in {args.out}.json, skipped")
             continue
@@ -223,6 +223,30 @@ def main(argv=None):
 
 def _key(run):
     return run["name"], run["seed"]
+
+
+def pending(jobs, results):
+    """The jobs `results` lacks, fewest-seeds-first: every configuration's
+    next seed before any configuration's one after, so an interrupted
+    table is even (each row short by at most one seed) rather than whole
+    rows missing.
+
+    `--part K/N` splits this list, so lanes started together on the same
+    `--out` share the work evenly whatever was done before; a lane started
+    later (after the file changed) may repeat a job another lane runs, and
+    one record of each (configuration, seed) is kept.
+    """
+    done = {_key(r) for r in results["runs"]}
+    count = {}
+    for _, name, _, seed in jobs:
+        count.setdefault(name, 0)
+        count[name] += (name, seed) in done
+    order = []
+    for index, (_, name, _, seed) in enumerate(jobs):
+        if (name, seed) not in done:
+            order.append((count[name], index))
+            count[name] += 1
+    return [jobs[index] for _, index in sorted(order)]
 
 
 def load(args, argv):
