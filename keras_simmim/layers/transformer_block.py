@@ -73,8 +73,15 @@ class TransformerBlock(keras.layers.Layer):
         self.mlp_out.build(tuple(input_shape[:-1]) + (mlp_dim,))
 
     def call(self, x, attention_mask=None):
+        return self._feed_forward(self._self_attend(x, attention_mask))
+
+    # The two residual steps, shared with subclasses that put a step of
+    # their own between them (`keras_simmim.multimodal.CrossAttentionBlock`).
+    def _self_attend(self, x, attention_mask=None):
         y = self.norm_1(x)
-        x = x + self.attention(y, y, attention_mask=attention_mask)
+        return x + self.attention(y, y, attention_mask=attention_mask)
+
+    def _feed_forward(self, x):
         return x + self.mlp_out(self.mlp_in(self.norm_2(x)))
 
     def compute_output_shape(self, input_shape):

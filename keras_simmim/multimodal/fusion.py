@@ -249,12 +249,20 @@ class GatedFusion(_Fusion):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class CrossAttentionBlock(keras.layers.Layer):
+class CrossAttentionBlock(TransformerBlock):
     """Text self-attention, text-to-image cross-attention, MLP (pre-norm).
 
+    A `keras_simmim.layers.TransformerBlock` over the text with a
+    cross-attention step between its self-attention and its MLP:
+    `t + SelfAttn(LN(t))`, then `t + CrossAttn(LN(t), LN(image))`, then
+    `t + MLP(LN(t))`. This is ALBEF's order: the image evidence a text
+    token gathered goes through the MLP before the next block (or the
+    read-out) sees it.
+
     Args:
-        num_heads: int, attention heads.
+        num_heads: int, attention heads; must divide the width.
         mlp_dim: int or None (4x the width).
+        layer_norm_epsilon: float, epsilon of the LayerNorms (1e-6).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -271,62 +279,33 @@ class CrossAttentionBlock(keras.layers.Layer):
     (2, 5, 8)
     """
 
-    def __init__(self, num_heads, mlp_dim=None, **kwargs):
-        super().__init__(**kwargs)
-        check_positive_int("num_heads", num_heads)
-        if mlp_dim is not None:
-            check_positive_int("mlp_dim", mlp_dim)
-        self.num_heads = int(num_heads)
-        self.mlp_dim = None if mlp_dim is None else int(mlp_dim)
-
     def build(self, text_shape, image_shape, self_mask_shape=None):
+        super().build(text_shape)
+        if len(image_shape) != 3 or image_shape[-1] != text_shape[-1]:
+            raise ValueError(
+                "CrossAttentionBlock expects image tokens (batch, S, dim) "
+                f"with the text's width {text_shape[-1]}. Received "
+                f"image shape: {tuple(image_shape)}.")
         dim = int(text_shape[-1])
-        mlp_dim = self.mlp_dim or 4 * dim
         policy = self.dtype_policy
-
-        def norm(name):
-            return keras.layers.LayerNormalization(
-                epsilon=1e-6, dtype=policy, name=name)
-
-        def attention(name):
-            return keras.layers.MultiHeadAttention(
-                self.num_heads, dim // self.num_heads, dtype=policy,
-                name=name)
-
-        # ALBEF's order: the MLP comes after the cross-attention, so the
-        # image evidence a text token gathered is transformed before the
-        # next block (or the read-out) sees it.
-        self.norm_self, self.self_attention = norm("norm_self"), attention(
-            "self_attention")
-        self.norm_query, self.norm_image = norm("norm_query"), norm(
-            "norm_image")
-        self.cross_attention = attention("cross_attention")
-        self.norm_mlp = norm("norm_mlp")
-        self.mlp_in = keras.layers.Dense(mlp_dim, activation="gelu",
-                                         dtype=policy, name="mlp_in")
-        self.mlp_out = keras.layers.Dense(dim, dtype=policy, name="mlp_out")
-        for layer in (self.norm_self, self.norm_query, self.norm_mlp,
-                      self.mlp_in):
-            layer.build(text_shape)
+        self.norm_query = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="norm_query")
+        self.norm_image = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=policy, name="norm_image")
+        self.cross_attention = keras.layers.MultiHeadAttention(
+            self.num_heads, dim // self.num_heads, dtype=policy,
+            name="cross_attention")
+        self.norm_query.build(text_shape)
         self.norm_image.build(image_shape)
-        self.self_attention.build(text_shape, text_shape)
         self.cross_attention.build(text_shape, image_shape)
-        self.mlp_out.build(tuple(text_shape[:-1]) + (mlp_dim,))
 
     def call(self, text, image, self_mask=None, return_attention=False):
-        y = self.norm_self(text)
-        text = text + self.self_attention(y, y, attention_mask=self_mask)
+        text = self._self_attend(text, self_mask)
         out, scores = self.cross_attention(
             self.norm_query(text), self.norm_image(image),
             return_attention_scores=True)
-        text = text + out
-        text = text + self.mlp_out(self.mlp_in(self.norm_mlp(text)))
+        text = self._feed_forward(text + out)
         return (text, scores) if return_attention else text
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"num_heads": self.num_heads, "mlp_dim": self.mlp_dim})
-        return config
 
 
 def _pair_mask(valid):

@@ -115,11 +115,11 @@ def test_cross_attention_block_runs_its_mlp_on_the_image_evidence():
     for image in images:
         image = keras.ops.convert_to_tensor(image)
         out = block(text, image)
-        y = block.norm_self(text)
-        h = text + block.self_attention(y, y)
+        y = block.norm_1(text)
+        h = text + block.attention(y, y)
         h = h + block.cross_attention(block.norm_query(h),
                                       block.norm_image(image))
-        mlp = block.mlp_out(block.mlp_in(block.norm_mlp(h)))
+        mlp = block.mlp_out(block.mlp_in(block.norm_2(h)))
         np.testing.assert_allclose(to_numpy(out), to_numpy(h + mlp),
                                    atol=1e-5)
         mlps.append(to_numpy(mlp))
@@ -137,6 +137,9 @@ def test_errors():
         CrossAttentionFusion(dim=10, num_heads=4)
     with pytest.raises(ValueError, match="mlp_dim.*0"):
         CrossAttentionBlock(num_heads=2, mlp_dim=0)
+    with pytest.raises(ValueError, match="text's width 8"):
+        CrossAttentionBlock(num_heads=2)(np.zeros((2, 5, 8), "float32"),
+                                         np.zeros((2, 9, 6), "float32"))
     with pytest.raises(TypeError, match="image_position_embedding.*'yes'"):
         CrossAttentionFusion(dim=8, image_position_embedding="yes")
     built = make("cross_attention")
