@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from report import write_markdown  # benchmarks/report.py
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -404,8 +406,7 @@ def main(argv=None):
     results["verdicts"] = verdicts(results["rows"])
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(results))
+    write_markdown(args.out + ".md", markdown(results))
     print(markdown(results))
 
 

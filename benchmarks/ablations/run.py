@@ -56,6 +56,8 @@ from keras_simmim.downstream import warmup_cosine
 from keras_simmim.layers import average_distance
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import write_markdown  # noqa: E402
 DEFAULT = dict(mask_patch_size=8, mask_ratio=0.6, mask_strategy="random",
                loss="l1", loss_region="masked", head="linear")
 # Normalised digits (ImageNet mean/std) lie in about [-2.1, 2.7].
@@ -304,8 +306,7 @@ def write(results, args):
         results["runs"] += [r for r in disk["runs"] if _key(r) not in have]
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(results))
+    write_markdown(args.out + ".md", markdown(results))
     return results
 
 

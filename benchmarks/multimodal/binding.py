@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import HERE  # noqa: E402
 from run import TEMPLATE_NAMES  # noqa: E402
 from run import template_ids  # noqa: E402
+from run import write_markdown  # noqa: E402
 
 SIZE = 64
 PROPERTIES = ("left/right", "top/bottom", "shape")
@@ -188,8 +189,7 @@ def main(argv=None):
         results[name] = run_it()
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(results))
+    write_markdown(args.out + ".md", markdown(results))
     print(markdown(results))
 
 

@@ -52,12 +52,13 @@ from keras_simmim.multimodal import build_text_preprocessor
 from keras_simmim.multimodal import retrieval_recall
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import write_markdown  # noqa: E402
 FUSION_ORDER = ("cross_attention", "merged", "gated", "late")
 ENCODERS = ("random", "simmim")
 LENGTH = 16
 TRAIN_SCENES = 9800  # the built-in training split
 CAPTION_LENGTH = 64
-READING = "## Reading"  # the results' hand-written part starts here
 
 
 class QuestionBatches(keras.utils.PyDataset):
@@ -458,15 +459,7 @@ def write(results, args):
                 r for r in disk.get(where, []) if _key(r) not in have)
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
-    # Keep the hand-written reading under the generated tables.
-    reading = ""
-    if os.path.exists(args.out + ".md"):
-        with open(args.out + ".md") as f:
-            old = f.read()
-        if READING in old:
-            reading = "\n" + old[old.index(READING):]
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(results) + reading)
+    write_markdown(args.out + ".md", markdown(results))
 
 
 def trained(row, step, batch):

@@ -47,6 +47,8 @@ from keras_simmim.downstream import pixel_mask_from_grid
 from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import write_markdown  # noqa: E402
 TARGETS = {  # (protocol, fraction) -> minimum paired gain in points
     ("finetune", 0.02): 5.0,
     ("finetune", 0.1): 3.0,
@@ -330,8 +332,7 @@ def main(argv=None):
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out + ".json", "w") as f:
         json.dump(results, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(results))
+    write_markdown(args.out + ".md", markdown(results))
     print(f"wrote {args.out}.json and .md in {results['wall_seconds']}s")
 
 
