@@ -45,8 +45,9 @@ class TransformerBlock(keras.layers.Layer):
     def build(self, input_shape):
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
-                "TransformerBlock expects tokens of shape (batch, tokens, "
-                f"dim) with a known dim. Received shape: {tuple(input_shape)}."
+                f"{type(self).__name__} expects tokens of shape (batch, "
+                "tokens, dim) with a known dim. Received shape: "
+                f"{tuple(input_shape)}."
             )
         dim = int(input_shape[-1])
         if dim % self.num_heads:
