@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import HERE  # noqa: E402
 from run import TEMPLATE_NAMES  # noqa: E402
 from run import template_ids  # noqa: E402
-from run import write_markdown  # noqa: E402
+from report import write_markdown  # noqa: E402  (path set by run)
 
 SIZE = 64
 PROPERTIES = ("left/right", "top/bottom", "shape")
