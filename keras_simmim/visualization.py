@@ -5,30 +5,53 @@ import os
 import keras
 import numpy as np
 
-from keras_simmim.data.normalization import IMAGENET_MEAN
-from keras_simmim.data.normalization import IMAGENET_STD
+from keras_simmim.data.normalization import channel_statistics
 from keras_simmim.data.normalization import denormalize
 
 COLUMNS = ("original", "masked", "reconstruction", "visible + reconstruction")
 
 
-def reconstruction_grid(
-    images, reconstruction, mask, mean=IMAGENET_MEAN, std=IMAGENET_STD
-):
+def _displayable(pixels):
+    """uint8 `(..., C)` -> RGB `(..., 3)`: the first three channels when
+    C >= 3, else the first channel as grey (R == G == B)."""
+    if pixels.shape[-1] >= 3:
+        return pixels[..., :3]
+    return np.repeat(pixels[..., :1], 3, axis=-1)
+
+
+def reconstruction_grid(images, reconstruction, mask, mean=None, std=None):
     """Builds a uint8 picture with one row per image and four columns.
 
     Columns: the original, the masked input (masked patches grey), the raw
     reconstruction, and the visible pixels with the reconstruction pasted
     into the masked patches.
 
+    Grey images (C = 1) give a grey picture (R == G == B); images with
+    three or more channels show their first three as RGB (a 4-band image's
+    fourth band is not shown); two channels show the first, grey.
+
     Args:
-        images: `(batch, H, W, C)` normalised images (C is 1 or 3).
+        images: `(batch, H, W, C)` normalised images, any channel count C.
         reconstruction: `(batch, H, W, C)` predictions in the same space.
         mask: `(batch, H // p, W // p)`, True where masked.
-        mean, std: the normalisation to undo (see `keras_simmim.data`).
+        mean, std: the normalisation to undo, per channel in the 0-1
+            scale; None is `keras_simmim.data.normalize`'s default for C
+            channels (ImageNet's for RGB, 0.449 / 0.226 for grey).
 
     Returns:
         uint8 array `(batch * (H + 2), 4 * (W + 2), 3)`.
+
+    Raises:
+        ValueError: mismatched shapes, or `mean` / `std` that do not match
+            C.
+
+    Example:
+
+    >>> import numpy as np
+    >>> grey = np.zeros((2, 8, 8, 1), "float32")
+    >>> grid = reconstruction_grid(grey, grey, np.zeros((2, 2, 2), bool))
+    >>> grid.shape, bool(np.all(grid[..., 0] == grid[..., 2]))
+    ((20, 40, 3), True)
     """
     images = np.asarray(keras.ops.convert_to_numpy(images), "float32")
     reconstruction = np.asarray(
@@ -47,9 +70,7 @@ def reconstruction_grid(
     predicted = denormalize(reconstruction, mean, std)
     masked = np.where(pixel_mask, np.uint8(127), original)
     pasted = np.where(pixel_mask, predicted, original)
-    panels = [original, masked, predicted, pasted]
-    if images.shape[-1] == 1:
-        panels = [np.repeat(p, 3, axis=-1) for p in panels]
+    panels = [_displayable(p) for p in (original, masked, predicted, pasted)]
     panels = [np.pad(p, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=255)
               for p in panels]
     rows = [np.concatenate([p[i] for p in panels], axis=1)
@@ -58,21 +79,29 @@ def reconstruction_grid(
 
 
 def save_reconstruction_grid(
-    path, model, images, mask=None, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-    scale=4,
+    path, model, images, mask=None, mean=None, std=None, scale=4,
 ):
     """Runs `model` on `images` and writes the grid as a PNG at `path`.
+
+    The picture is `reconstruction_grid`'s: grey for 1-channel images, the
+    first three channels for 4-channel ones.
 
     Args:
         path: output file (`.png`); its folder is created if needed.
         model: a `keras_simmim.SimMIMModel`.
         images: normalised images `(batch, H, W, C)`.
-        mask: optional mask; drawn by the model when None.
-        mean, std: the normalisation of `images`.
+        mask: optional mask `(batch, *model.mask_shape)`; drawn by the
+            model when None.
+        mean, std: the normalisation of `images` (None: `normalize`'s
+            default for C channels).
         scale: int, nearest-neighbour upscaling of the picture.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: `images` do not match the model, or `mean` / `std` do
+            not match C.
     """
     from PIL import Image
 
@@ -127,8 +156,16 @@ class ReconstructionPreview(keras.callbacks.Callback):
         directory: output folder (created if needed).
         every: int, write every this many epochs (and after the last).
         seed: int, seed of the fixed mask.
-        mean, std: the normalisation of `images`.
+        mean, std: the normalisation of `images` (None: `normalize`'s
+            default for their channel count).
         scale: int, nearest-neighbour upscaling of the picture.
+
+    Grids of grey images are grey; 4-channel images show their first three
+    channels (see `reconstruction_grid`).
+
+    Raises:
+        ValueError: `images` is not a batch, `every` < 1, or `mean` / `std`
+            do not match the images' channel count.
 
     Example:
 
@@ -147,7 +184,7 @@ class ReconstructionPreview(keras.callbacks.Callback):
     """
 
     def __init__(self, images, directory, every=1, seed=0,
-                 mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=4):
+                 mean=None, std=None, scale=4):
         super().__init__()
         self.images = np.asarray(keras.ops.convert_to_numpy(images), "float32")
         if self.images.ndim != 4:
@@ -157,6 +194,7 @@ class ReconstructionPreview(keras.callbacks.Callback):
             )
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"`every` must be an int >= 1. Received: {every!r}.")
+        channel_statistics(mean, std, self.images.shape[-1])  # fail early
         self.directory = os.fspath(directory)
         self.every = every
         self.seed = seed

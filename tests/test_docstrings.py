@@ -17,6 +17,7 @@ MODULES = [
     "keras_simmim.backbones.adapter",
     "keras_simmim.backbones.convnet",
     "keras_simmim.backbones.swin",
+    "keras_simmim.backbones.resize",
     "keras_simmim.training.checkpoints",
     "keras_simmim.training.epoch_data",
     "keras_simmim.training.input_check",

@@ -7,11 +7,15 @@ win over built-in ones.
 
 from keras_simmim.backbones.adapter import BackboneAdapter
 from keras_simmim.backbones.adapter import get_adapter
+from keras_simmim.backbones.adapter import grid_to_tokens
 from keras_simmim.backbones.adapter import register_adapter
+from keras_simmim.backbones.adapter import tokens_to_grid
 from keras_simmim.backbones.convnet import ConvNetAdapter
 from keras_simmim.backbones.convnet import ResNetAdapter
 from keras_simmim.backbones.deit import DeiTAdapter
 from keras_simmim.backbones.dinov2 import DINOV2Adapter
+from keras_simmim.backbones.resize import load_backbone
+from keras_simmim.backbones.resize import resize
 from keras_simmim.backbones.swin import SwinAdapter
 from keras_simmim.backbones.vit import ViTAdapter
 
@@ -24,5 +28,9 @@ __all__ = [
     "SwinAdapter",
     "ViTAdapter",
     "get_adapter",
+    "grid_to_tokens",
+    "load_backbone",
     "register_adapter",
+    "resize",
+    "tokens_to_grid",
 ]

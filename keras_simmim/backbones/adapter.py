@@ -214,7 +214,8 @@ class BackboneAdapter:
     # ------------------------------------------------------------------ #
     # Configuration
     # ------------------------------------------------------------------ #
-    def configure(self, image_shape=None, patch_size=None, stride=None):
+    def configure(self, image_shape=None, patch_size=None, stride=None,
+                  mask_patch_size=None):
         """Applies user overrides, infers the rest and validates.
 
         Args:
@@ -222,12 +223,16 @@ class BackboneAdapter:
                 accepts any image size; must agree with it otherwise.
             patch_size: int or None, the model patch (mask grid cell).
             stride: int or None, the output stride of the feature map.
+            mask_patch_size: int or None, the masked block side the model
+                will use: a hint for adapters whose mask grid is free
+                (`ConvNetAdapter` picks a grid cell that divides it).
 
         Raises:
             ValueError: an override contradicts what the backbone fixes, or
                 the numbers do not fit together.
         """
         name = type(self.backbone).__name__
+        self.mask_patch_size = mask_patch_size
         for attr, arg, value in (
             ("image_shape", "image_shape", _as_shape(image_shape)),
             ("patch_size", "model_patch_size", patch_size),
@@ -323,13 +328,15 @@ def register_adapter(adapter_cls):
     return adapter_cls
 
 
-def get_adapter(backbone, image_shape=None, patch_size=None, stride=None):
+def get_adapter(backbone, image_shape=None, patch_size=None, stride=None,
+                mask_patch_size=None):
     """Returns a configured adapter instance for `backbone`.
 
     Args:
         backbone: the backbone.
         image_shape, patch_size, stride: optional overrides, see
             `BackboneAdapter.configure`.
+        mask_patch_size: optional hint, see `BackboneAdapter.configure`.
 
     Raises:
         TypeError: no registered adapter handles the backbone.
@@ -338,7 +345,8 @@ def get_adapter(backbone, image_shape=None, patch_size=None, stride=None):
     for adapter_cls in reversed(_ADAPTERS):
         if adapter_cls.matches(backbone):
             adapter = adapter_cls(backbone)
-            adapter.configure(image_shape, patch_size, stride)
+            adapter.configure(image_shape, patch_size, stride,
+                              mask_patch_size=mask_patch_size)
             return adapter
     supported = ", ".join(
         t.__name__ for a in _ADAPTERS for t in a.backbone_types

@@ -8,10 +8,14 @@ of normalised images, at initialisation). The head reconstructs from the last
 feature map at its output stride, measured from the backbone.
 
 The model patch (the mask grid cell) defaults to that stride, so each masked
-block covers whole cells of the feature map; pass `model_patch_size` to
-`SimMIMModel` for a finer grid (any size that divides the image and
+block covers whole cells of the feature map, or, when `mask_patch_size` is
+not a multiple of the stride, to the largest size dividing both (pixel-space
+masking works on any grid that divides the image); pass `model_patch_size`
+to `SimMIMModel` to choose another (any size that divides the image and
 `mask_patch_size`).
 """
+
+import math
 
 import keras
 import keras_hub
@@ -154,6 +158,11 @@ class ConvNetAdapter(BackboneAdapter):
         self.stride = int(stride)
         if self.patch_size is None:
             self.patch_size = self.stride
+            hint = self.mask_patch_size
+            if isinstance(hint, int) and not isinstance(hint, bool) and (
+                hint > 0
+            ):
+                self.patch_size = math.gcd(self.stride, hint)
         self.patch_size = int(self.patch_size)
 
     def embed(self, images):

@@ -47,6 +47,13 @@ def training_subset(args):
     return stratified_subset(labels, args.labels_fraction, args.seed)
 
 
+def image_channels_of(backbone):
+    """The channel count `backbone` takes (3 when it does not say); the
+    labelled data is converted to it."""
+    shape = getattr(backbone, "image_shape", None)
+    return int(shape[-1]) if shape and shape[-1] else 3
+
+
 def image_size_of(backbone, args):
     shape = getattr(backbone, "image_shape", None)
     if shape and shape[0]:

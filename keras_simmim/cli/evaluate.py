@@ -54,6 +54,7 @@ def run(args):
     is_simmim = isinstance(model, SimMIMModel)
     data = sources.open_split(
         args.data, args.split, model.image_shape[0],
+        channels=model.image_shape[-1],
         with_labels=not is_simmim, batch_size=args.batch_size,
     )
     if data is None:

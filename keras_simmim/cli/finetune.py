@@ -6,6 +6,7 @@ import time
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import add_backbone_and_data_flags
+from keras_simmim.cli.downstream_flags import image_channels_of
 from keras_simmim.cli.downstream_flags import image_size_of
 from keras_simmim.cli.downstream_flags import training_subset
 from keras_simmim.cli.pretrain import epoch_seed
@@ -48,7 +49,8 @@ def evaluate_splits(model, args, image_size):
     metrics = {}
     for split in ("validation", "test"):
         data = sources.open_split(
-            args.data, split, image_size, with_labels=True, batch_size=256
+            args.data, split, image_size, with_labels=True, batch_size=256,
+            channels=model.image_shape[-1],
         )
         if data is not None:
             loss, accuracy = model.evaluate(data, verbose=0)[:2]
@@ -84,16 +86,18 @@ def run(args):
     if resume is None:
         backbone, origin = downstream_backbone(args)
         image_size = image_size_of(backbone, args)
+        channels = image_channels_of(backbone)
     else:
         model = common.load_checkpoint_model(resume)
         origin = "resumed checkpoint"
-        image_size = model.image_shape[0]
+        image_size, channels = model.image_shape[0], model.image_shape[-1]
 
     def dataset(epoch):
         return sources.open_split(
             args.data, "train", image_size, with_labels=True,
-            batch_size=args.batch_size, subset=subset, augment=args.augment,
-            flip=False, shuffle=True, seed=epoch_seed(args.seed, epoch),
+            channels=channels, batch_size=args.batch_size, subset=subset,
+            augment=args.augment, flip=False, shuffle=True,
+            seed=epoch_seed(args.seed, epoch),
         )
 
     first = dataset(0)
@@ -102,7 +106,7 @@ def run(args):
     if resume is None:
         model = SimMIMClassifier(
             backbone, num_classes=num_classes,
-            image_shape=(image_size, image_size, 3),
+            image_shape=(image_size, image_size, channels),
         )
         model.compile_for_finetuning(
             learning_rate=args.learning_rate,

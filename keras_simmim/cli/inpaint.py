@@ -19,7 +19,11 @@ def add_parser(commands):
         help="A `keras-simmim pretrain` output folder, preset directory or "
         "SimMIMModel .keras file.",
     )
-    parser.add_argument("--data", default="digits")
+    parser.add_argument(
+        "--data", default="digits",
+        help="digits (default), synthetic, tfds:NAME or a folder of images; "
+        "converted to the model's image size and channel count.",
+    )
     parser.add_argument("--split", default="test", choices=sources.SPLITS)
     parser.add_argument("--num-images", type=common.positive_int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -49,9 +53,11 @@ def run(args):
         args.output, args.overwrite, settings, "inpaint", own_files=("inpainted.png", "inpainted.npy")
     )
     model = load_pretrained(args.from_)
+    # The images take the model's size and channel count (grey data for
+    # an RGB model is replicated, colour data for a grey model converted).
     data = sources.open_split(
         args.data, args.split, model.image_shape[0], with_labels=False,
-        batch_size=64,
+        channels=model.image_shape[-1], batch_size=64,
     )
     if data is None:
         raise SystemExit(

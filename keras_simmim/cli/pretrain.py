@@ -56,6 +56,12 @@ def add_parser(commands):
         help="SimMIM's random resized crop and flip (default on; "
         "--no-augment turns it off).",
     )
+    parser.add_argument(
+        "--channels", type=int, choices=(1, 3, 4), default=None,
+        help="Image channels of the model: 1 (grey), 3 (RGB) or 4 (RGB + a "
+        "fourth band); --data is converted to it. Default: the data's own "
+        "(a folder of grey images trains a grey model).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--preview-every", type=common.positive_int, default=1,
@@ -66,13 +72,13 @@ def add_parser(commands):
     return parser
 
 
-def build_model(args, steps_per_epoch):
+def build_model(args, steps_per_epoch, channels=3):
     import keras
 
     from keras_simmim import SimMIMModel
     from keras_simmim.downstream import warmup_cosine
 
-    image_shape = (args.image_size, args.image_size, 3)
+    image_shape = (args.image_size, args.image_size, channels)
     model = SimMIMModel(
         DEMO_BACKBONES[args.backbone](image_shape, args.patch_size),
         image_shape=image_shape,
@@ -138,6 +144,10 @@ def run(args):
     except ValueError as error:
         raise SystemExit(f"keras-simmim: --mask-ratio: {error}") from None
     settings = common.fingerprint(args, RUN_SETTINGS)
+    if args.channels is not None:
+        # Only when given, so the folders and fingerprints of runs made
+        # before --channels existed are unchanged (they resume).
+        settings["channels"] = args.channels
     output, checkpoints, resume = common.prepare_output(
         args.output, args.overwrite, settings, "pretrain"
     )
@@ -148,10 +158,12 @@ def run(args):
             print(f"Output folder: {os.path.abspath(output)}")
             return output
     keras.utils.set_random_seed(args.seed)
+    channels = args.channels  # None: the data's own, fixed below
 
     def dataset(split, epoch=None):
         return sources.open_split(
             args.data, split, args.image_size, with_labels=False,
+            channels=channels,
             batch_size=args.batch_size, num_images=args.num_images,
             augment=args.augment and epoch is not None,
             shuffle=epoch is not None,
@@ -160,19 +172,23 @@ def run(args):
 
     train = dataset("train", 0)
     steps_per_epoch = sources.num_batches(train)
-    validation = dataset("validation")
     if resume is None:
-        model, initial_epoch, previous = build_model(args, steps_per_epoch), 0, {}
+        channels = sources.channels_of(train)
+        model = build_model(args, steps_per_epoch, channels)
+        initial_epoch, previous = 0, {}
     else:
         model = common.load_checkpoint_model(resume)
+        channels = model.image_shape[-1]  # the data follows the model
         initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
         print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
+    validation = dataset("validation")
     print(
         f"keras-simmim pretrain: backend={keras.backend.backend()}, "
         f"backbone={args.backbone} ({model.backbone.count_params():,} "
         f"parameters, patch {model.patch_size}, stride "
         f"{model.adapter.stride}), data={args.data} ({steps_per_epoch} "
-        f"batches of {args.batch_size}, {args.image_size}px), "
+        f"batches of {args.batch_size}, {args.image_size}px, {channels} "
+        f"channel(s)), "
         f"{args.epochs} epochs, output folder: {os.path.abspath(output)}"
     )
     checkpoint = ResumableCheckpoint(checkpoints, settings, previous)

@@ -5,6 +5,7 @@ import os
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import add_backbone_and_data_flags
+from keras_simmim.cli.downstream_flags import image_channels_of
 from keras_simmim.cli.downstream_flags import image_size_of
 from keras_simmim.cli.downstream_flags import training_subset
 
@@ -57,12 +58,13 @@ def run(args):
     keras.utils.set_random_seed(args.seed)
     backbone, origin = downstream_backbone(args)
     image_size = image_size_of(backbone, args)
-    shape = (image_size, image_size, 3)
+    shape = (image_size, image_size, image_channels_of(backbone))
     subset = training_subset(args)
     splits = {}
     for split in ("train", "validation", "test"):
         data = sources.open_split(
             args.data, split, image_size, with_labels=True, batch_size=256,
+            channels=shape[-1],
             subset=subset if split == "train" else None,
         )
         if data is not None:

@@ -63,9 +63,13 @@ def _folder_split(spec, split):
     return spec if split == "train" else None
 
 
-def open_split(spec, split, image_size, with_labels, **options):
+def open_split(spec, split, image_size, with_labels, channels=None,
+               **options):
     """A `tf.data.Dataset` for `split` of `--data`, or None if it has none.
 
+    `channels` is the images' channel count: None keeps the data's own
+    (built-in data: 3; a folder: 1 when every file is grey, else 3; TFDS:
+    the dataset's), 1 / 3 / 4 converts (see `keras_simmim.data.from_arrays`).
     `options` go to the loader (`batch_size`, `augment`, `shuffle`, `seed`,
     `flip`, ...). Built-in datasets take `num_images` and `subset`
     (indices into the split) as well.
@@ -82,7 +86,8 @@ def open_split(spec, split, image_size, with_labels, **options):
         if subset is not None:
             images, labels = images[subset], labels[subset]
         return from_arrays(
-            images, labels if with_labels else None, **options
+            images, labels if with_labels else None, channels=channels,
+            **options,
         )
     if subset is not None:
         raise SystemExit(
@@ -96,7 +101,7 @@ def open_split(spec, split, image_size, with_labels, **options):
             return None
         try:
             return from_tfds(
-                name, split, image_size=image_size, channels=3,
+                name, split, image_size=image_size, channels=channels,
                 with_labels=with_labels, **options,
             )
         except ValueError as error:
@@ -106,7 +111,7 @@ def open_split(spec, split, image_size, with_labels, **options):
         return None
     try:
         return from_folder(
-            folder, image_size=image_size, channels=3,
+            folder, image_size=image_size, channels=channels,
             labels="inferred" if with_labels else None, **options,
         )
     except ValueError as error:
@@ -122,6 +127,13 @@ def num_classes(spec, dataset, image_size):
     if names:
         return len(names)
     return int(max(int(np.max(y)) for _, y in dataset)) + 1
+
+
+def channels_of(dataset):
+    """The channel count of a dataset's images (batches or pairs)."""
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    return int(spec.shape[-1])
 
 
 def first_images(dataset, count):

@@ -8,8 +8,11 @@ from keras_simmim.data.loaders import from_arrays
 from keras_simmim.data.loaders import from_folder
 from keras_simmim.data.loaders import from_tfds
 from keras_simmim.data.loaders import list_image_files
+from keras_simmim.data.normalization import GREY_MEAN
+from keras_simmim.data.normalization import GREY_STD
 from keras_simmim.data.normalization import IMAGENET_MEAN
 from keras_simmim.data.normalization import IMAGENET_STD
+from keras_simmim.data.normalization import channel_statistics
 from keras_simmim.data.normalization import denormalize
 from keras_simmim.data.normalization import normalize
 from keras_simmim.data.sort_of_clevr import language_prior_accuracy
@@ -21,10 +24,13 @@ from keras_simmim.data.synthetic import synthetic_scenes
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "GREY_MEAN",
+    "GREY_STD",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImagePreprocessor",
     "SHAPE_NAMES",
+    "channel_statistics",
     "denormalize",
     "from_arrays",
     "from_folder",

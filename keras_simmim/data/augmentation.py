@@ -11,8 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from keras_simmim.data.normalization import IMAGENET_MEAN
-from keras_simmim.data.normalization import IMAGENET_STD
+from keras_simmim.data.normalization import channel_statistics
 from keras_simmim.utils.validation import check_positive_int
 
 PRETRAIN_SCALE = (0.67, 1.0)
@@ -54,6 +53,9 @@ class ImagePreprocessor:
     `(x / 255 - mean) / std`. With `augment=False` the image is resized to
     `image_size` and normalised.
 
+    The channel count is kept (grey stays grey, 4 bands stay 4 bands); it
+    must be known statically (`image.shape[-1]`).
+
     The randomness is stateless: `__call__` takes a seed pair per image, so a
     pipeline that draws its seeds from `tf.data.Dataset.random` is
     reproducible whatever the parallelism (see `keras_simmim.data.loaders`).
@@ -64,7 +66,15 @@ class ImagePreprocessor:
         scale: `(min, max)` area fraction of the crop, in (0, 1].
         ratio: `(min, max)` aspect ratio (width / height) of the crop.
         flip: bool, random horizontal flip when augmenting.
-        mean, std: normalisation per channel (scalars or sequences).
+        mean, std: normalisation per channel in the 0-1 scale: None for
+            the default of the images' channel count (ImageNet's for RGB,
+            0.449 / 0.226 for grey; see
+            `keras_simmim.data.channel_statistics`), a scalar, or one value
+            per channel.
+
+    Raises:
+        ValueError (when called): `mean` / `std` do not match the images'
+            channel count, or the channel count is unknown.
 
     Example:
 
@@ -83,18 +93,17 @@ class ImagePreprocessor:
         scale=PRETRAIN_SCALE,
         ratio=PRETRAIN_RATIO,
         flip=True,
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        mean=None,
+        std=None,
     ):
         self.image_size = _as_size(image_size)
         self.augment = bool(augment)
         self.scale = _check_range("scale", scale, 0.0, 1.0)
         self.ratio = _check_range("ratio", ratio, 0.0)
         self.flip = bool(flip)
-        self.mean = np.asarray(mean, "float32")
-        self.std = np.asarray(std, "float32")
-        if np.any(self.std <= 0):
-            raise ValueError(f"`std` must be positive. Received: std={std!r}.")
+        # Resolved per call, for the images' channel count (a pipeline
+        # traces it once, so a bad value fails when the pipeline is built).
+        self.mean, self.std = mean, std
 
     def crop_box(self, seed):
         """A random crop `[y0, x0, y1, x1]` in relative coordinates."""
@@ -115,13 +124,12 @@ class ImagePreprocessor:
     def __call__(self, image, seed=None):
         image = tf.convert_to_tensor(image)
         channels = image.shape[-1]
-        for name, value in (("mean", self.mean), ("std", self.std)):
-            if value.size not in (1, channels):
-                raise ValueError(
-                    f"`{name}` has {value.size} values but the images have "
-                    f"{channels} channel(s). Pass a {name} per channel (or "
-                    "one scalar), or convert the images with `channels=3`."
-                )
+        if channels is None:
+            raise ValueError(
+                "ImagePreprocessor needs images with a known channel count; "
+                f"received shape {image.shape}. Decode with `channels=`."
+            )
+        mean, std = channel_statistics(self.mean, self.std, channels)
         pixels = tf.cast(image, "float32")[None]
         if self.augment:
             if seed is None:
@@ -143,7 +151,5 @@ class ImagePreprocessor:
                 )
         else:
             pixels = tf.image.resize(pixels, self.image_size, "bilinear")
-        pixels = (pixels[0] / 255.0 - self.mean) / self.std
-        return tf.ensure_shape(
-            pixels, (*self.image_size, image.shape[-1])
-        )
+        pixels = (pixels[0] / 255.0 - mean) / std
+        return tf.ensure_shape(pixels, (*self.image_size, channels))

@@ -4,6 +4,10 @@ Every loader returns a batched, prefetched `tf.data.Dataset` of normalised
 float32 images `(batch, H, W, C)`, or of `(images, labels)` pairs when labels
 are asked for. `tf.data` feeds `model.fit()` on every Keras backend.
 
+The channel count `C` is the data's own (grey stays grey, 4 bands stay 4)
+unless `channels=` asks for a conversion, and `mean` / `std` default to the
+statistics of that count (`keras_simmim.data.channel_statistics`).
+
 Augmentation randomness comes from `tf.data.Dataset.random` with
 `rerandomize_each_iteration=True`: every epoch sees new crops, and the same
 `seed` gives the same sequence of batches on every run.
@@ -18,27 +22,52 @@ import tensorflow as tf
 from keras_simmim.data.augmentation import PRETRAIN_RATIO
 from keras_simmim.data.augmentation import PRETRAIN_SCALE
 from keras_simmim.data.augmentation import ImagePreprocessor
-from keras_simmim.data.normalization import IMAGENET_MEAN
-from keras_simmim.data.normalization import IMAGENET_STD
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
+# Channel counts a loader converts to: grey, RGB, RGB + a fourth band.
+CHANNELS = (1, 3, 4)
+
+
 def _convert_channels(image, channels):
+    """One uint8 image `(H, W, c)` -> `(H, W, channels)`.
+
+    `channels=None` or `c == channels` keeps it. Otherwise 1 is luminance
+    (or the grey band of a grey + alpha image), 3 is RGB (grey replicated,
+    alpha dropped), 4 is RGB plus the image's alpha band (2 or 4 channels)
+    or an opaque 255 band. `c` may be unknown until run time (a decoded
+    file), then `tf.cond` picks the conversion per image.
+    """
     if channels is None or image.shape[-1] == channels:
         return image
-    if image.shape[-1] == 1 and channels == 3:
-        return tf.image.grayscale_to_rgb(image)
-    if image.shape[-1] in (3, 4) and channels == 1:
-        return tf.image.rgb_to_grayscale(image[..., :3])
-    if image.shape[-1] == 4 and channels == 3:
-        return image[..., :3]
-    raise ValueError(
-        f"Cannot convert images with {image.shape[-1]} channels to "
-        f"channels={channels}."
+    check_choice("channels", channels, CHANNELS)
+    count = image.shape[-1]
+    count = tf.shape(image)[-1] if count is None else count
+
+    def pick(condition, yes, no):
+        if isinstance(condition, bool):
+            return yes() if condition else no()
+        return tf.cond(condition, yes, no)
+
+    colour = count >= 3
+    if channels == 1:
+        return pick(
+            colour, lambda: tf.image.rgb_to_grayscale(image[..., :3]),
+            lambda: image[..., :1],
+        )
+    rgb = pick(colour, lambda: image[..., :3],
+               lambda: tf.repeat(image[..., :1], 3, axis=-1))
+    if channels == 3:
+        return rgb
+    alpha = pick(
+        (count == 2) | (count == 4), lambda: image[..., -1:],
+        lambda: tf.fill(tf.concat([tf.shape(image)[:-1], [1]], 0),
+                        tf.constant(255, image.dtype)),
     )
+    return tf.concat([rgb, alpha], axis=-1)
 
 
 def _pipeline(
@@ -76,7 +105,7 @@ def _pipeline(
 def _common_kwargs(kwargs):
     defaults = dict(
         batch_size=64, augment=False, shuffle=False, seed=0,
-        mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=PRETRAIN_SCALE,
+        mean=None, std=None, scale=PRETRAIN_SCALE,
         ratio=PRETRAIN_RATIO, flip=True, drop_remainder=False,
     )
     unknown = sorted(set(kwargs) - set(defaults))
@@ -94,10 +123,18 @@ def from_arrays(images, labels=None, image_size=None, channels=None, **kwargs):
         labels: optional int array `(n,)`; then batches are
             `(images, labels)`.
         image_size: int or `(height, width)`; default the arrays' size.
-        channels: None (keep) or 1 / 3 (convert grey <-> RGB).
+        channels: None (keep C), or 1 (luminance), 3 (RGB: grey
+            replicated, a fourth band dropped) or 4 (RGB plus the fourth
+            band, or an opaque 255 band when there is none).
         **kwargs: `batch_size=64`, `augment=False` (SimMIM's random resized
-            crop and flip), `shuffle=False`, `seed=0`, `mean`, `std`,
-            `scale`, `ratio`, `flip=True`, `drop_remainder=False`.
+            crop and flip), `shuffle=False`, `seed=0`, `mean=None` and
+            `std=None` (per channel, 0-1 scale; None is the default for the
+            output channel count: ImageNet's for RGB, 0.449 / 0.226 for
+            grey), `scale`, `ratio`, `flip=True`, `drop_remainder=False`.
+
+    Raises:
+        ValueError: bad shapes or values, or `mean` / `std` that do not
+            match the output channel count.
 
     Returns:
         A `tf.data.Dataset`.
@@ -147,7 +184,7 @@ def from_arrays(images, labels=None, image_size=None, channels=None, **kwargs):
         image_size = images.shape[1:3]
     source = tf.data.Dataset.from_tensor_slices(features)
     if channels is not None:
-        check_choice("channels", channels, (1, 3))
+        check_choice("channels", channels, CHANNELS)
         source = source.map(
             lambda e: {**e, "image": _convert_channels(e["image"], channels)}
         )
@@ -203,8 +240,21 @@ def list_image_files(directory, on_error="warn"):
     return readable
 
 
+def _is_grey_file(path):
+    """True for a greyscale image file: grey (+ alpha), or a palette of
+    greys (as GIF stores grey images)."""
+    from PIL import Image
+
+    with Image.open(path) as image:  # reads the header only
+        bands = [b for b in image.getbands() if b != "A"]
+        if bands == ["P"]:
+            palette = np.reshape(image.getpalette() or [0, 0, 0], (-1, 3))
+            return bool(np.all(palette == palette[:, :1]))
+    return len(bands) == 1
+
+
 def from_folder(
-    directory, image_size=224, labels=None, channels=3, on_error="warn",
+    directory, image_size=224, labels=None, channels=None, on_error="warn",
     **kwargs,
 ):
     """A pipeline over a folder of image files (PNG, JPEG, BMP, GIF).
@@ -218,14 +268,22 @@ def from_folder(
         directory: the folder.
         image_size: int or `(height, width)` of the output images.
         labels: None or `"inferred"`.
-        channels: 3 (RGB; grey files are replicated) or 1 (grey).
+        channels: None (default) follows the files: 1 when every file is
+            greyscale, else 3 (RGB). Or 1 (grey: colour files become
+            luminance), 3 (RGB: grey files are replicated), 4 (RGB plus
+            each file's alpha band, opaque 255 when it has none).
         on_error: `"warn"` skips unreadable files with a warning naming
             each, `"raise"` raises on the first.
         **kwargs: as `from_arrays` (`batch_size`, `augment`, `shuffle`,
             `seed`, `mean`, `std`, ...).
 
     Returns:
-        A `tf.data.Dataset` with attributes `file_paths` and `class_names`.
+        A `tf.data.Dataset` with attributes `file_paths`, `class_names` and
+        `channels` (the channel count of its images).
+
+    Raises:
+        ValueError: no readable images, bad `labels` / `channels`, or
+            `mean` / `std` that do not match the channel count.
 
     Example:
 
@@ -241,8 +299,11 @@ def from_folder(
     """
     options = _common_kwargs(kwargs)
     check_choice("labels", labels, (None, "inferred"))
-    check_choice("channels", channels, (1, 3))
+    if channels is not None:
+        check_choice("channels", channels, CHANNELS)
     paths = list_image_files(directory, on_error=on_error)
+    if channels is None:
+        channels = 1 if all(map(_is_grey_file, paths)) else 3
     class_names = None
     features = {"path": paths}
     if labels == "inferred":
@@ -262,9 +323,10 @@ def from_folder(
 
     def decode(example):
         data = tf.io.read_file(example["path"])
-        image = tf.io.decode_image(
-            data, channels=channels, expand_animations=False
-        )
+        # Decoded with the file's own channels, then converted: decoders
+        # support only some counts (GIF 3, BMP 3 or 4, JPEG 1 or 3).
+        image = tf.io.decode_image(data, expand_animations=False)
+        image = _convert_channels(image, channels)
         image.set_shape((None, None, channels))
         return {**{k: v for k, v in example.items() if k != "path"},
                 "image": image}
@@ -284,6 +346,7 @@ def from_folder(
     )
     dataset.file_paths = paths
     dataset.class_names = class_names
+    dataset.channels = channels
     return dataset
 
 
@@ -300,7 +363,8 @@ def from_tfds(
         image_size: int or `(height, width)`; needed when the dataset's
             images vary in size, default their fixed size.
         with_labels: bool, yield `(images, labels)` from `label_key`.
-        channels: None (keep) or 1 / 3 (convert grey <-> RGB).
+        channels: None (keep the dataset's), or 1 / 3 / 4 (as
+            `from_arrays`).
         data_dir, download: passed to `tfds.load`.
         image_key, label_key: feature names in the dataset.
         **kwargs: as `from_arrays`.
@@ -335,7 +399,7 @@ def from_tfds(
         builder.download_and_prepare()
     source = builder.as_dataset(split=split)
     if channels is not None:
-        check_choice("channels", channels, (1, 3))
+        check_choice("channels", channels, CHANNELS)
 
     def select(example):
         out = {"image": _convert_channels(example[image_key], channels)}

@@ -48,6 +48,23 @@ def replica_position():
     return context.replica_id_in_sync_group, context.num_replicas_in_sync
 
 
+def replica_rows(values, batch):
+    """This replica's `batch` rows of `values`, a draw made for the global
+    batch (`batch * num_replicas` rows); `values` itself elsewhere.
+
+    Random draws inside a step (masks) use it so that N replicas together
+    draw what one device draws for the same global batch.
+    """
+    replica, replicas = replica_position()
+    if replicas == 1:
+        return values
+    shape = tuple(values.shape)
+    return keras.ops.slice(
+        values, (replica * batch,) + (0,) * (len(shape) - 1),
+        (batch,) + shape[1:],
+    )
+
+
 def sum_over_replicas(value):
     """`value` summed over the replicas of a `tf.distribute` step (no
     gradient flows through the sum); `value` itself elsewhere."""

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.distribute.replicas import replica_rows
 from keras_simmim.layers.mask_strategies import SCORES
 from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.utils.validation import check_choice
@@ -158,19 +159,15 @@ class RandomPatchMasking(keras.layers.Layer):
     def call(self, images):
         height, width = self._image_size(tuple(images.shape))
         rows, cols = self.block_grid(height, width)
-        num_blocks = rows * cols
         num_masked = self.num_masked_blocks(height, width)
         batch = ops.shape(images)[0]
         # Under tf.distribute each replica draws the whole global batch's
         # scores and keeps its own rows: the masks one device would draw.
-        replica, replicas = replica_position()
+        _, replicas = replica_position()
         scores = SCORES[self.strategy](
             batch * replicas, rows, cols, num_masked, self.seed_generator
         )
-        if replicas > 1:
-            scores = ops.slice(
-                scores, (replica * batch, 0), (batch, num_blocks)
-            )
+        scores = replica_rows(scores, batch)
         # The `num_masked` lowest-scoring blocks are masked: for random
         # scores (the default) the ranks are a uniformly random permutation,
         # so this is an exact-size, uniformly chosen subset.

@@ -1,6 +1,7 @@
 """Models: SimMIM pretraining and its losses, and MAE for comparison."""
 
 from keras_simmim.models.mae_model import MAEModel
+from keras_simmim.models.masked_image_model import MaskedImageModel
 from keras_simmim.models.simmim_loss import color_classification_loss
 from keras_simmim.models.simmim_loss import decode_color_logits
 from keras_simmim.models.simmim_loss import local_normalized_target
@@ -9,6 +10,7 @@ from keras_simmim.models.simmim_model import SimMIMModel
 
 __all__ = [
     "MAEModel",
+    "MaskedImageModel",
     "SimMIMModel",
     "color_classification_loss",
     "decode_color_logits",

@@ -2,17 +2,11 @@
 nearest alternative to SimMIM, trained the same way for comparison."""
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute.replicas import replica_position
 from keras_simmim.distribute.replicas import sum_over_replicas
-from keras_simmim.layers.masking import RandomPatchMasking
 from keras_simmim.layers.transformer_block import TransformerBlock
-from keras_simmim.models.inputs import MaskedImageInputs
-from keras_simmim.utils.serialization import RecompileOnLoad
-from keras_simmim.utils.serialization import with_deserialized_backbone
+from keras_simmim.models.masked_image_model import MaskedImageModel
 from keras_simmim.utils.validation import check_positive_int
 
 
@@ -157,7 +151,7 @@ class MAEDecoder(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
+class MAEModel(MaskedImageModel):
     """Masked autoencoder (He et al., 2022) around a ViT-type backbone.
 
     SimMIM's nearest alternative, built so both train with the same code:
@@ -216,19 +210,15 @@ class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
                 "`norm_pix_loss` must be a bool. Received: "
                 f"norm_pix_loss={norm_pix_loss!r}."
             )
-        self.adapter = get_adapter(backbone)
-        self.backbone = backbone
-        self.image_shape = tuple(self.adapter.image_shape)
-        self.patch_size = self.adapter.patch_size
+        self._init_backbone(backbone)
         height, width, channels = self.image_shape
         # Raises for backbones without a token sequence, naming the type.
-        _, self.num_prefix = self.adapter.tokens(self.adapter.embed(
-            np.zeros((1,) + self.image_shape, "float32")))
-        self.masking = RandomPatchMasking(
-            mask_patch_size=self.patch_size,
-            model_patch_size=self.patch_size, mask_ratio=mask_ratio,
-            seed=seed, name="masking")
-        self.mask_shape = self.masking.block_grid(height, width)
+        _, self.num_prefix = self.adapter.tokens(
+            self.adapter.embed(self.example_images()))
+        # MAE drops single patches: blocks of one patch, no mask token in
+        # the encoder (the decoder has its own).
+        self._init_masking(self.patch_size, mask_ratio, seed,
+                           mask_token=False)
         self.num_patches = self.mask_shape[0] * self.mask_shape[1]
         self.num_masked = self.masking.num_masked_blocks(height, width)
         if self.num_masked >= self.num_patches:
@@ -236,8 +226,6 @@ class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
                 f"`mask_ratio`={mask_ratio} masks all {self.num_patches} "
                 "patches; MAE's encoder needs at least one visible patch."
             )
-        self.mask_ratio = mask_ratio
-        self.seed = seed
         self.norm_pix_loss = norm_pix_loss
         self.decoder_config = {
             "dim": decoder_dim, "depth": decoder_depth,
@@ -247,15 +235,12 @@ class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             self.num_patches, self.num_prefix,
             self.patch_size ** 2 * channels, dtype=self.dtype_policy,
             name="decoder", **self.decoder_config)
-        self(np.zeros((1,) + self.image_shape, "float32"))
-        self.compile()
+        self._finish_init(self.example_images())
 
     def call(self, inputs, training=None):
         images, mask = self._unpack(inputs)
-        self._check_images(images)
-        images = ops.cast(images, self.compute_dtype)
-        mask = (self.masking(images) if mask is None
-                else self._standardize_mask(mask))
+        images = ops.cast(self._check_images(images), self.compute_dtype)
+        mask = self.draw_mask(images, mask)
         flat = ops.reshape(ops.cast(mask, "int32"), (-1, self.num_patches))
         # Visible patches first, then masked, each in row-major order.
         key = flat * self.num_patches + ops.arange(self.num_patches)
@@ -289,10 +274,8 @@ class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
         patches = patchify(reconstruction, self.patch_size) * std + mean
         return unpatchify(patches, self.patch_size, self.image_shape)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
-                     training=True):
-        images, _ = self._unpack(x)
-        target = self.reconstruction_target(images)
+    def masked_loss(self, x, y_pred):
+        target = self.reconstruction_target(self.input_images(x))
         prediction = patchify(
             ops.cast(y_pred["reconstruction"], "float32"), self.patch_size)
         per_patch = ops.mean(ops.square(prediction - target), axis=-1)
@@ -300,29 +283,22 @@ class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             ops.cast(y_pred["mask"], "float32"), (-1, self.num_patches))
         # Under tf.distribute: this replica's share of the global mean.
         count = sum_over_replicas(ops.sum(weights))
-        loss = ops.sum(per_patch * weights) / (count + 1e-5)
-        _, replicas = replica_position()
-        for extra in self.losses:
-            loss = loss + ops.cast(extra, "float32") / replicas
-        return loss
+        return ops.sum(per_patch * weights) / (count + 1e-5)
 
-    def compile(self, optimizer="auto", **kwargs):
-        """`keras.Model.compile`; `"auto"` is MAE's AdamW (learning rate
-        1.5e-4, betas 0.9/0.95, weight decay 0.05). The loss is MAE's own;
-        `loss` is not accepted."""
-        if kwargs.pop("loss", None) is not None:
-            raise ValueError("MAEModel computes its own loss; do not pass "
-                             "`loss` to compile().")
-        if isinstance(optimizer, str) and optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(
-                learning_rate=1.5e-4, weight_decay=0.05, beta_1=0.9,
-                beta_2=0.95)
-        super().compile(optimizer=optimizer, **kwargs)
+    def default_optimizer(self, learning_rate=1.5e-4):
+        """MAE's pretraining AdamW (betas 0.9/0.95, weight decay 0.05, no
+        clipping).
+
+        Args:
+            learning_rate: float or a `keras.optimizers.schedules` schedule.
+        """
+        return keras.optimizers.AdamW(
+            learning_rate=learning_rate, weight_decay=0.05, beta_1=0.9,
+            beta_2=0.95)
 
     def get_config(self):
         config = super().get_config()
         config.update({
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
             "mask_ratio": self.mask_ratio,
             "decoder_dim": self.decoder_config["dim"],
             "decoder_depth": self.decoder_config["depth"],
@@ -332,7 +308,3 @@ class MAEModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             "seed": self.seed,
         })
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**with_deserialized_backbone(config))

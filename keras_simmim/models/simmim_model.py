@@ -4,16 +4,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute.replicas import in_multi_replica_strategy
-from keras_simmim.distribute.replicas import replica_position
-from keras_simmim.distribute.replicas import sum_gradients_before_clipping
-from keras_simmim.layers import MaskToken
-from keras_simmim.layers import RandomPatchMasking
-from keras_simmim.layers.reconstruction_head import make_head
 from keras_simmim.layers.mask_strategies import STRATEGIES
-from keras_simmim.layers.masking import upsample_mask
-from keras_simmim.models.inputs import MaskedImageInputs
+from keras_simmim.layers.reconstruction_head import HEADS
+from keras_simmim.layers.reconstruction_head import make_head
+from keras_simmim.models.masked_image_model import MaskedImageModel
 from keras_simmim.models.simmim_loss import LOSSES
 from keras_simmim.models.simmim_loss import REGIONS
 from keras_simmim.models.simmim_loss import check_color_bins
@@ -22,17 +16,12 @@ from keras_simmim.models.simmim_loss import decode_color_logits
 from keras_simmim.models.simmim_loss import local_normalized_target
 from keras_simmim.models.simmim_loss import local_statistics
 from keras_simmim.models.simmim_loss import masked_reconstruction_loss
-from keras_simmim.training.input_check import METRIC_NAME
-from keras_simmim.training.input_check import NonFiniteInputCheck
-from keras_simmim.utils.serialization import RecompileOnLoad
-from keras_simmim.utils.serialization import unreadable_file_named
-from keras_simmim.utils.serialization import with_deserialized_backbone
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
+class SimMIMModel(MaskedImageModel):
     """SimMIM masked image modeling around an existing backbone.
 
     One training step: draw a random block mask (`RandomPatchMasking`), embed
@@ -124,6 +113,10 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
     ((8, 32, 32, 3), (8, 8, 8))
     """
 
+    LOSSES = LOSSES
+    HEADS = tuple(sorted(HEADS))
+    MASK_STRATEGIES = STRATEGIES
+
     def __init__(
         self,
         backbone,
@@ -145,15 +138,10 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
         color_range=(-2.5, 2.5),
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(check_inputs=check_inputs, **kwargs)
         check_choice("loss", loss, LOSSES)
         check_choice("mask_strategy", mask_strategy, STRATEGIES)
         check_choice("loss_region", loss_region, REGIONS)
-        if not isinstance(check_inputs, bool):
-            raise TypeError(
-                "`check_inputs` must be a bool. Received: "
-                f"check_inputs={check_inputs!r}."
-            )
         if not isinstance(norm_target, bool):
             raise TypeError(
                 "`norm_target` must be a bool. Received: "
@@ -167,47 +155,26 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
                 "`norm_target_window` must be odd. Received: "
                 f"norm_target_window={norm_target_window}."
             )
-        self.adapter = get_adapter(
-            backbone,
-            image_shape=image_shape,
-            patch_size=model_patch_size,
-            stride=encoder_stride,
+        self._init_backbone(
+            backbone, image_shape=image_shape,
+            model_patch_size=model_patch_size, encoder_stride=encoder_stride,
+            mask_patch_size=mask_patch_size,
         )
         self._overrides = {
             "image_shape": None if image_shape is None else tuple(image_shape),
             "model_patch_size": model_patch_size,
             "encoder_stride": encoder_stride,
         }
-        self.backbone = backbone
-        self.mask_patch_size = mask_patch_size
-        self.mask_ratio = mask_ratio
         self.loss_type = loss
         self.loss_region = loss_region
         self.norm_target = norm_target
         self.norm_target_window = norm_target_window
-        self.seed = seed
         self.num_color_bins = num_color_bins
         self.color_range = color_range
         self.head_kind = head
         self.head_options = dict(head_options or {})
-        self.check_inputs = check_inputs
-        if check_inputs:
-            self.nonfinite_inputs = keras.metrics.Sum(name=METRIC_NAME)
-
-        self.image_shape = self.adapter.image_shape
-        self.patch_size = self.adapter.patch_size
-        self.masking = RandomPatchMasking(
-            mask_patch_size=mask_patch_size,
-            model_patch_size=self.patch_size,
-            mask_ratio=mask_ratio,
-            seed=seed,
-            strategy=mask_strategy,
-            name="masking",
-        )
-        height, width, channels = self.image_shape
-        self.masking.block_grid(height, width)
-        self.mask_shape = (height // self.patch_size, width // self.patch_size)
-        self.mask_token = MaskToken(dtype=self.dtype_policy, name="mask_token")
+        self._init_masking(mask_patch_size, mask_ratio, seed, mask_strategy)
+        channels = self.image_shape[-1]
         self.head = make_head(
             head,
             self.adapter.stride,
@@ -216,32 +183,17 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             dtype=self.dtype_policy,
             name="reconstruction_head",
         )
-        # Build every layer with one tiny concrete pass (a given mask, so the
-        # mask stream is not advanced).
-        self(
-            {
-                "images": np.zeros((1,) + self.image_shape, "float32"),
-                "mask": np.zeros((1,) + self.mask_shape, "float32"),
-            }
-        )
-        self.compile()
+        self._finish_init(
+            {"images": self.example_images(), "mask": self.example_mask()})
 
     # ------------------------------------------------------------------ #
     # Forward and loss
     # ------------------------------------------------------------------ #
     def call(self, inputs, training=None):
         images, mask = self._unpack(inputs)
-        self._check_images(images)
-        images = ops.cast(images, self.compute_dtype)
-        if mask is None:
-            mask = self.masking(images)
-        else:
-            mask = self._standardize_mask(mask)
-        embeddings = self.adapter.embed(images)
-        factor = embeddings.shape[1] // self.mask_shape[0]
-        embeddings = self.mask_token(embeddings, upsample_mask(mask, factor))
-        features = self.adapter.encode(embeddings)
-        prediction = self.head(features)
+        images = ops.cast(self._check_images(images), self.compute_dtype)
+        mask = self.draw_mask(images, mask)
+        prediction = self.head(self.masked_encode(images, mask))
         if not self.classifies_colors:
             return {"reconstruction": prediction, "mask": mask}
         return {
@@ -314,114 +266,23 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
         pixels = self.reconstruction_to_images(
             images, outputs["reconstruction"]
         )
-        factor = images.shape[1] // self.mask_shape[0]
-        pixel_mask = upsample_mask(
-            ops.convert_to_tensor(outputs["mask"]), factor
-        )[..., None]
-        filled = ops.where(pixel_mask, pixels, images)
+        pixel_mask = self.pixel_mask(ops.convert_to_tensor(outputs["mask"]))
+        filled = ops.where(pixel_mask[..., None], pixels, images)
         return np.asarray(ops.convert_to_numpy(filled), "float32")
 
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        images, _ = self._unpack(x)
-        if self.check_inputs:
-            finite = ops.isfinite(ops.cast(images, "float32"))
-            self.nonfinite_inputs.update_state(
-                ops.sum(ops.cast(ops.logical_not(finite), "float32"))
-            )
+    def masked_loss(self, x, y_pred):
+        images = self.input_images(x)
+        target = self.reconstruction_target(images)
         if self.classifies_colors:
-            loss = color_classification_loss(
-                self.reconstruction_target(images),
-                y_pred["color_logits"],
-                y_pred["mask"],
-                self.num_color_bins,
-                self.color_range,
+            return color_classification_loss(
+                target, y_pred["color_logits"], y_pred["mask"],
+                self.num_color_bins, self.color_range,
                 region=self.loss_region,
             )
-        else:
-            loss = masked_reconstruction_loss(
-                self.reconstruction_target(images),
-                y_pred["reconstruction"],
-                y_pred["mask"],
-                loss=self.loss_type,
-                region=self.loss_region,
-            )
-        # Regularisation losses are per model, not per replica: each of N
-        # tf.distribute replicas adds 1/N of them (the loss above is already
-        # this replica's share).
-        _, replicas = replica_position()
-        for extra in self.losses:
-            loss = loss + ops.cast(extra, "float32") / replicas
-        return loss
-
-    # ------------------------------------------------------------------ #
-    # Compilation
-    # ------------------------------------------------------------------ #
-    def no_weight_decay_variables(self):
-        """Variables the SimMIM recipe keeps out of weight decay: biases,
-        norm scales/offsets, the mask token, position embeddings and class
-        tokens."""
-        picked = [v for v in self.trainable_variables if len(v.shape) <= 1]
-        picked += self.adapter.no_weight_decay_variables()
-        return picked
-
-    def fit(self, *args, callbacks=None, **kwargs):
-        """`keras.Model.fit`; with `check_inputs=True` it adds a
-        `NonFiniteInputCheck` callback (unless one is given)."""
-        if self.check_inputs:
-            callbacks = list(callbacks or [])
-            if not any(isinstance(c, NonFiniteInputCheck) for c in callbacks):
-                callbacks.append(NonFiniteInputCheck())
-        return super().fit(*args, callbacks=callbacks, **kwargs)
-
-    def compile(
-        self, optimizer="auto", exclude_no_decay_variables=True, **kwargs
-    ):
-        """Configures training; the loss is SimMIM's own.
-
-        Args:
-            optimizer: an optimizer, or `"auto"` for the SimMIM recipe's
-                AdamW (learning rate 1e-4, betas 0.9/0.999, weight decay
-                0.05, gradient clipping at global norm 5).
-            exclude_no_decay_variables: bool. Keep biases, norms, the mask
-                token, position embeddings and class tokens out of the
-                optimizer's weight decay, as the SimMIM recipe does.
-            **kwargs: other `keras.Model.compile` arguments (`metrics`,
-                `jit_compile`, `steps_per_execution`, ...). `loss` is not
-                accepted: choose the loss with the constructor's `loss=`.
-
-        Under a multi-replica `tf.distribute` strategy the optimizer is made
-        to sum the replicas' gradients before clipping them
-        (`keras_simmim.distribute.sum_gradients_before_clipping`), so
-        training matches one device with the same global batch.
-        """
-        if kwargs.pop("loss", None) is not None:
-            raise ValueError(
-                "SimMIMModel computes its own loss; do not pass `loss` to "
-                "compile(). Choose it with SimMIMModel(..., loss='l1'|'mse')."
-            )
-        if isinstance(optimizer, str) and optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(
-                learning_rate=1e-4,
-                weight_decay=0.05,
-                beta_1=0.9,
-                beta_2=0.999,
-                global_clipnorm=5.0,
-            )
-        super().compile(optimizer=optimizer, **kwargs)
-        optimizer = self.optimizer
-        if in_multi_replica_strategy():
-            # Keras clips per-replica gradients before summing them.
-            sum_gradients_before_clipping(optimizer)
-        if (
-            exclude_no_decay_variables
-            and getattr(optimizer, "weight_decay", None)
-            and not getattr(optimizer, "built", False)
-        ):
-            optimizer.exclude_from_weight_decay(
-                var_list=self.no_weight_decay_variables()
-            )
+        return masked_reconstruction_loss(
+            target, y_pred["reconstruction"], y_pred["mask"],
+            loss=self.loss_type, region=self.loss_region,
+        )
 
     # ------------------------------------------------------------------ #
     # Serialization and presets
@@ -430,7 +291,6 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "mask_patch_size": self.mask_patch_size,
                 "mask_ratio": self.mask_ratio,
                 "loss": self.loss_type,
@@ -438,7 +298,6 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
                 "norm_target_window": self.norm_target_window,
                 "seed": self.seed,
                 **self._overrides,
-                "check_inputs": self.check_inputs,
                 "mask_strategy": self.masking.strategy,
                 "loss_region": self.loss_region,
                 "head": self.head_kind,
@@ -448,21 +307,6 @@ class SimMIMModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             }
         )
         return config
-
-    def load_weights(self, filepath, *args, **kwargs):
-        """`keras.Model.load_weights`; a file that cannot be read (truncated,
-        missing, not a weights file) raises a `ValueError` naming it."""
-        with unreadable_file_named(filepath):
-            super().load_weights(filepath, *args, **kwargs)
-
-    def save_own_variables(self, store):
-        # Runs before Keras saves the sublayers (the backbone).
-        self.adapter.prepare_to_save()
-        super().save_own_variables(store)
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**with_deserialized_backbone(config))
 
     @classmethod
     def from_preset(cls, preset, **kwargs):

@@ -5,25 +5,23 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_simmim.backbones import get_adapter
+from keras_simmim.backbones import grid_to_tokens
+from keras_simmim.backbones import tokens_to_grid
+from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.distribute.replicas import replica_rows
 from keras_simmim.distribute.replicas import sum_over_replicas
-from keras_simmim.layers import MaskToken
-from keras_simmim.layers import RandomPatchMasking
 from keras_simmim.layers import ReconstructionHead
-from keras_simmim.layers.masking import upsample_mask
-from keras_simmim.models.simmim_loss import masked_reconstruction_loss
+from keras_simmim.models import MaskedImageModel
+from keras_simmim.models import masked_reconstruction_loss
 from keras_simmim.multimodal.fusion import MergedFusion
 from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import text_sequence
-from keras_simmim.utils.serialization import RecompileOnLoad
-from keras_simmim.utils.serialization import serialize_towers
-from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class MaskedMultimodalModel(RecompileOnLoad, keras.Model):
+class MaskedMultimodalModel(MaskedImageModel):
     """SimMIM on the image and masked language modeling on the text, fused.
 
     One step: the image is masked SimMIM-style (random blocks replaced by a
@@ -80,6 +78,8 @@ class MaskedMultimodalModel(RecompileOnLoad, keras.Model):
     (4, 8, 30)
     """
 
+    backbone_config_keys = ("image_backbone", "text_backbone")
+
     def __init__(self, image_backbone, text_backbone, mask_token_id,
                  special_token_ids=(0, 1, 2), mask_patch_size=32,
                  mask_ratio=0.6, text_mask_rate=0.15, text_loss_weight=0.5,
@@ -100,114 +100,97 @@ class MaskedMultimodalModel(RecompileOnLoad, keras.Model):
                 "masked language modeling needs a token-id text backbone."
             )
         check_positive_int("fusion_dim", fusion_dim)
-        self.image_backbone = image_backbone
+        self._init_backbone(image_backbone, mask_patch_size=mask_patch_size)
         self.text_backbone = text_backbone
-        self.adapter = get_adapter(image_backbone)
-        self.image_shape = tuple(self.adapter.image_shape)
-        self.patch_size = self.adapter.patch_size
         self.mask_token_id = int(mask_token_id)
         self.special_token_ids = tuple(int(i) for i in special_token_ids)
-        self.mask_patch_size = mask_patch_size
-        self.mask_ratio = mask_ratio
         self.text_mask_rate = float(text_mask_rate)
         self.text_loss_weight = float(text_loss_weight)
         self.fusion_config = {"dim": fusion_dim, "num_layers": fusion_layers,
                               "num_heads": fusion_heads}
-        self.seed = seed
-        height, width, channels = self.image_shape
-        policy = self.dtype_policy
-        self.masking = RandomPatchMasking(
-            mask_patch_size=mask_patch_size, model_patch_size=self.patch_size,
-            mask_ratio=mask_ratio, seed=seed, name="masking")
-        self.mask_shape = (height // self.patch_size,
-                           width // self.patch_size)
+        self._init_masking(mask_patch_size, mask_ratio, seed)
         self.text_seed = keras.random.SeedGenerator(
             None if seed is None else seed + 1)
-        self.mask_token = MaskToken(dtype=policy, name="mask_token")
+        policy = self.dtype_policy
         self.fusion = MergedFusion(dtype=policy, name="fusion",
                                    **self.fusion_config)
         self.pixel_head = ReconstructionHead(
-            stride=self.adapter.stride, channels=channels, dtype=policy,
-            name="pixel_head")
+            stride=self.adapter.stride, channels=self.image_shape[-1],
+            dtype=policy, name="pixel_head")
         self.word_head = keras.layers.Dense(
             self.vocabulary_size, dtype=policy, name="word_head")
         length = min(8, getattr(text_backbone, "max_sequence_length", 8))
-        self({"images": np.zeros((1,) + self.image_shape, "float32"),
-              "token_ids": np.full((1, length), 5, "int32"),
-              "padding_mask": np.ones((1, length), bool)})
-        self.compile()
+        self._finish_init({
+            "images": self.example_images(),
+            "token_ids": np.full((1, length), 5, "int32"),
+            "padding_mask": np.ones((1, length), bool),
+            "mask": self.example_mask(),
+        })
+
+    @property
+    def image_backbone(self):
+        """The image backbone (`backbone`), under its two-tower name."""
+        return self.backbone
+
+    def _unpack(self, inputs):
+        check_pair_inputs(self, inputs)
+        return inputs["images"], inputs.get("mask")
 
     def _mask_text(self, token_ids, padding_mask):
         maskable = ops.cast(padding_mask, "bool")
         for special in self.special_token_ids:
             maskable = ops.logical_and(maskable,
                                        ops.not_equal(token_ids, special))
-        draw = keras.random.uniform(ops.shape(token_ids),
-                                    seed=self.text_seed)
+        # The global batch's draw, this replica's rows (as one device).
+        batch, length = ops.shape(token_ids)[0], token_ids.shape[1]
+        _, replicas = replica_position()
+        draw = replica_rows(keras.random.uniform(
+            (batch * replicas, length), seed=self.text_seed), batch)
         chosen = ops.logical_and(maskable, draw < self.text_mask_rate)
         masked_ids = ops.where(
             chosen, ops.cast(self.mask_token_id, token_ids.dtype), token_ids)
         return masked_ids, chosen
 
     def call(self, inputs, training=None):
-        check_pair_inputs(self, inputs)
-        images = ops.cast(inputs["images"], self.compute_dtype)
+        images, mask = self._unpack(inputs)
+        images = ops.cast(self._check_images(images), self.compute_dtype)
         token_ids = ops.cast(inputs["token_ids"], "int32")
-        mask = self.masking(images)
-        embeddings = self.adapter.embed(images)
-        factor = embeddings.shape[1] // self.mask_shape[0]
-        embeddings = self.mask_token(embeddings, upsample_mask(mask, factor))
-        grid = self.adapter.encode(embeddings)
-        _, rows, cols, dim = grid.shape
-        image = ops.reshape(grid, (-1, rows * cols, dim))
+        mask = self.draw_mask(images, mask)
+        grid = self.masked_encode(images, mask)
+        _, rows, cols, _ = grid.shape
         masked_ids, text_mask = self._mask_text(token_ids,
                                                 inputs["padding_mask"])
         text = text_sequence(self.text_backbone,
                              dict(inputs, token_ids=masked_ids))
         fused_image, fused_text = self.fusion(
-            image, text, inputs["padding_mask"], return_sequences=True)
-        fused_grid = ops.reshape(fused_image, (-1, rows, cols,
-                                               fused_image.shape[-1]))
+            grid_to_tokens(grid), text, inputs["padding_mask"],
+            return_sequences=True)
         return {
-            "reconstruction": self.pixel_head(fused_grid),
+            "reconstruction": self.pixel_head(
+                tokens_to_grid(fused_image, rows, cols)),
             "mask": mask,
             "word_logits": self.word_head(fused_text),
             "text_mask": text_mask,
         }
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
-                     training=True):
+    def masked_loss(self, x, y_pred):
         image_loss = masked_reconstruction_loss(
-            ops.cast(x["images"], "float32"), y_pred["reconstruction"],
-            y_pred["mask"])
+            ops.cast(self.input_images(x), "float32"),
+            y_pred["reconstruction"], y_pred["mask"])
         logits = ops.cast(y_pred["word_logits"], "float32")
         targets = ops.one_hot(ops.cast(x["token_ids"], "int32"),
                               self.vocabulary_size, dtype="float32")
         per_token = -ops.sum(targets * ops.log_softmax(logits, axis=-1),
                              axis=-1)
         chosen = ops.cast(y_pred["text_mask"], "float32")
+        # Under tf.distribute: this replica's share of the global mean.
         count = sum_over_replicas(ops.sum(chosen))
         text_loss = ops.sum(per_token * chosen) / (count + 1e-5)
-        loss = image_loss + self.text_loss_weight * text_loss
-        for extra in self.losses:
-            loss = loss + ops.cast(extra, "float32")
-        return loss
-
-    def compile(self, optimizer="auto", **kwargs):
-        """`keras.Model.compile` with the model's own loss; `"auto"` is
-        SimMIM's AdamW (lr 1e-4, weight decay 0.05, clip 5)."""
-        if kwargs.pop("loss", None) is not None:
-            raise ValueError("MaskedMultimodalModel computes its own loss; "
-                             "do not pass `loss` to compile().")
-        if isinstance(optimizer, str) and optimizer == "auto":
-            optimizer = keras.optimizers.AdamW(
-                1e-4, weight_decay=0.05, global_clipnorm=5.0)
-        super().compile(optimizer=optimizer, **kwargs)
+        return image_loss + self.text_loss_weight * text_loss
 
     def get_config(self):
         config = super().get_config()
         config.update({
-            **serialize_towers(self),
             "mask_token_id": self.mask_token_id,
             "special_token_ids": list(self.special_token_ids),
             "mask_patch_size": self.mask_patch_size,
@@ -220,7 +203,3 @@ class MaskedMultimodalModel(RecompileOnLoad, keras.Model):
             "seed": self.seed,
         })
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**with_deserialized_towers(config))

@@ -14,6 +14,11 @@ A directory written by `save_preset` holds:
 `load_preset` also accepts a plain keras-hub backbone preset (a fresh SimMIM
 model is built around the backbone) and a Hugging Face transformers
 directory (see `keras_simmim.presets.transformers_checkpoints`).
+
+With `image_shape` (and, for Swin, `window_size`) a ViT, DeiT or Swin
+backbone is loaded at its saved size and `keras_simmim.backbones.resize`d;
+the mask token and the decoder do not depend on the resolution and are
+loaded as saved.
 """
 
 import json
@@ -24,6 +29,8 @@ import tempfile
 import keras
 import keras_hub
 
+from keras_simmim.backbones.resize import is_resizable
+from keras_simmim.backbones.resize import resize
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.version import __version__
 
@@ -47,8 +54,31 @@ def _read_json(path):
         raise ValueError(f"Preset file {path} is not valid JSON: {e}") from e
 
 
+def at_size(backbone, image_shape=None, window_size=None):
+    """`backbone` resized to `image_shape` / `window_size`; unchanged when
+    both are None, or for an `image_shape` and a family `resize` does not
+    know (a CNN that takes any size gets `image_shape` as a model argument;
+    other backbones refuse it there)."""
+    if window_size is None and (
+        image_shape is None or not is_resizable(backbone)
+    ):
+        return backbone
+    if image_shape is None:
+        image_shape = backbone.image_shape
+    return resize(backbone, image_shape, window_size=window_size)
+
+
+def _hub_backbone(preset):
+    with unreadable_file_named(os.path.join(preset, "model.weights.h5")):
+        return keras_hub.models.Backbone.from_preset(preset)
+
+
 def load_preset(model_cls, preset, **kwargs):
-    """Loads `model_cls` from a local preset directory (see module doc)."""
+    """Loads `model_cls` from a local preset directory (see module doc).
+
+    `image_shape` and `window_size` in `kwargs` load a ViT, DeiT or Swin
+    backbone at a new resolution / window (see `at_size`).
+    """
     if not isinstance(preset, (str, os.PathLike)):
         raise TypeError(
             "`preset` must be a path to a local directory. Received: "
@@ -66,13 +96,34 @@ def load_preset(model_cls, preset, **kwargs):
         saved = _read_json(simmim_config)
         config = dict(saved["config"]["config"])
         config.update(kwargs)
-        model = model_cls.from_config(config)
+        window_size = config.pop("window_size", None)
+        skip = []
+        if window_size is not None or kwargs.get("image_shape") is not None:
+            if os.path.exists(os.path.join(preset, CONFIG_FILE)):
+                # A keras-hub backbone: load it from its own preset files
+                # at the saved size, resize it, and skip it below.
+                backbone = _hub_backbone(preset)
+                resized = at_size(backbone, kwargs.get("image_shape"),
+                                  window_size)
+                if resized is not backbone:
+                    config["backbone"] = resized
+            elif window_size is not None:
+                raise ValueError(
+                    "`window_size` applies to Swin backbones only; the "
+                    f"backbone of {preset!r} is not a keras-hub backbone. "
+                    f"Received: window_size={window_size!r}."
+                )
+        if isinstance(config["backbone"], dict):
+            model = model_cls.from_config(config)
+        else:
+            model = model_cls(**config)
+            skip.append(model.backbone)
+        if model.optimizer:
+            skip.append(model.optimizer)
         weights = os.path.join(preset, SIMMIM_WEIGHTS_FILE)
         with unreadable_file_named(weights):
             saving_lib.load_weights_only(
-                model,
-                weights,
-                objects_to_skip=[model.optimizer] if model.optimizer else None,
+                model, weights, objects_to_skip=skip or None
             )
         return model
     config_path = os.path.join(preset, CONFIG_FILE)
@@ -87,8 +138,9 @@ def load_preset(model_cls, preset, **kwargs):
         from keras_simmim.presets.transformers_checkpoints import load_transformers
 
         return load_transformers(model_cls, preset, config, **kwargs)
-    with unreadable_file_named(os.path.join(preset, "model.weights.h5")):
-        backbone = keras_hub.models.Backbone.from_preset(preset)
+    backbone = _hub_backbone(preset)
+    window_size = kwargs.pop("window_size", None)
+    backbone = at_size(backbone, kwargs.get("image_shape"), window_size)
     return model_cls(backbone, **kwargs)
 
 

@@ -18,6 +18,8 @@ import os
 import keras_hub
 import numpy as np
 
+from keras_simmim.presets.preset_io import at_size
+
 DECODER_KERNEL_KEY = "decoder.0.weight"
 DECODER_BIAS_KEY = "decoder.0.bias"
 
@@ -157,6 +159,9 @@ def load_transformers(model_cls, preset, config, **kwargs):
             + "."
         )
     backbone = backbone_cls.from_preset(preset, **overrides(config))
+    backbone = at_size(
+        backbone, kwargs.get("image_shape"), kwargs.pop("window_size", None)
+    )
     image_size = tuple(backbone.image_shape[:2])
     kwargs.setdefault(
         "mask_patch_size", default_mask_patch_size(image_size, patch_size)

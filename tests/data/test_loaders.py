@@ -190,11 +190,12 @@ def test_grey_batches_for_an_rgb_model_fail_clearly():
 
     model = SimMIMModel(tiny_vit(), mask_patch_size=8)
     # ImageNet statistics have three values: a grey image is not silently
-    # broadcast to RGB by the normalisation.
+    # broadcast to RGB by the normalisation (the default stays grey).
     with pytest.raises(ValueError, match="3 values but the images have 1"):
-        from_arrays(np.zeros((4, 32, 32, 1), "uint8"))
-    grey = from_arrays(np.zeros((4, 32, 32, 1), "uint8"), batch_size=4,
-                       mean=0.5, std=0.25)
+        from_arrays(np.zeros((4, 32, 32, 1), "uint8"),
+                    mean=(0.485, 0.456, 0.406))
+    grey = from_arrays(np.zeros((4, 32, 32, 1), "uint8"), batch_size=4)
+    assert grey.element_spec.shape[-1] == 1
     with pytest.raises(ValueError, match=r"channels.*\(None, 32, 32, 3\)"):
         model.fit(grey, epochs=1, verbose=0)
     # Converted explicitly, the same images train.

@@ -1,0 +1,337 @@
+"""`MaskedImageModel`: the one training contract of every masked image model.
+
+`SimMIMModel`, `MAEModel` and `MaskedMultimodalModel` subclass it and keep
+only what is theirs (their forward pass after the masked encode, their loss
+and their config). The base class owns:
+
+* the backbone and its adapter, and the attributes that input checks,
+  previews, inpainting and presets read: `backbone`, `adapter`,
+  `image_shape`, `patch_size`, `mask_shape`, `masking`, `mask_token`;
+* the masked encode: draw (or check) the mask, embed, blend the mask token
+  on the embedding grid, run the rest of the backbone; and `pixel_mask`,
+  the one place that upsamples a mask-grid mask to pixels;
+* the loss contract: `compute_loss` calls the subclass's `masked_loss`, adds
+  the model's regularisation losses (each of N `tf.distribute` replicas adds
+  1/N of them, so they count once) and counts non-finite inputs;
+* the default optimizer (SimMIM's AdamW, `default_optimizer`) and the
+  variables kept out of its weight decay (`no_weight_decay_variables`); under
+  a multi-replica `tf.distribute` strategy, gradients summed over replicas
+  before clipping;
+* saving and loading: `get_config` / `from_config` of the backbones,
+  `load_weights` naming unreadable files, the adapter's pre-save hook, the
+  optimizer restored from `.keras` files.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_simmim.backbones import get_adapter
+from keras_simmim.distribute.replicas import in_multi_replica_strategy
+from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.distribute.replicas import sum_gradients_before_clipping
+from keras_simmim.layers import MaskToken
+from keras_simmim.layers import RandomPatchMasking
+from keras_simmim.layers.masking import upsample_mask
+from keras_simmim.models.inputs import MaskedImageInputs
+from keras_simmim.training.input_check import METRIC_NAME
+from keras_simmim.training.input_check import NonFiniteInputCheck
+from keras_simmim.utils.serialization import RecompileOnLoad
+from keras_simmim.utils.serialization import unreadable_file_named
+
+# Own names of variables that the SimMIM and MAE recipes keep out of weight
+# decay besides every rank <= 1 variable (norm scales and offsets, 1-D
+# biases): biases of any rank (keras-hub's attention biases are
+# `(heads, head_dim)`), and tokens and position tables of the models' own
+# layers (`mask_token`, `position_embedding`, `image_positions`,
+# `relative_position_bias_table`). Backbone variables whose own name says
+# nothing (keras-hub's position `Embedding` is called `embeddings`) come from
+# the adapter's `no_weight_decay_variables`.
+NO_DECAY_NAME_PARTS = ("bias", "token", "position")
+
+
+def keeps_out_of_weight_decay(variable):
+    """Whether the SimMIM/MAE recipe exempts `variable` from weight decay
+    by its shape or own name (see `NO_DECAY_NAME_PARTS`)."""
+    name = variable.name.lower()
+    return len(variable.shape) <= 1 or any(
+        part in name for part in NO_DECAY_NAME_PARTS
+    )
+
+
+class MaskedImageModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
+    """Base class of the masked image models (see module doc).
+
+    A subclass calls `_init_backbone` (and `_init_masking` when it masks
+    SimMIM-style) in its constructor, builds its own layers, then
+    `_finish_init(example_inputs)`; it implements `call` (usually
+    `masked_encode` plus a head) and `masked_loss`, and lists its
+    constructor arguments in `get_config`.
+
+    Args:
+        check_inputs: bool. Count NaN/inf values in each training batch
+            (the `nonfinite_inputs` metric) and stop `fit` with a
+            `ValueError` naming the first batch that has any.
+        **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
+    """
+
+    # Config entries holding serialised backbones (rebuilt by from_config).
+    backbone_config_keys = ("backbone",)
+
+    def __init__(self, check_inputs=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(check_inputs, bool):
+            raise TypeError(
+                "`check_inputs` must be a bool. Received: "
+                f"check_inputs={check_inputs!r}."
+            )
+        self.check_inputs = check_inputs
+        if check_inputs:
+            self.nonfinite_inputs = keras.metrics.Sum(name=METRIC_NAME)
+
+    # ------------------------------------------------------------------ #
+    # Set-up, called by subclasses
+    # ------------------------------------------------------------------ #
+    def _init_backbone(self, backbone, image_shape=None, model_patch_size=None,
+                       encoder_stride=None, mask_patch_size=None):
+        """Picks and configures the adapter; sets `backbone`, `adapter`,
+        `image_shape`, `patch_size` and `mask_shape`."""
+        self.adapter = get_adapter(
+            backbone, image_shape=image_shape, patch_size=model_patch_size,
+            stride=encoder_stride, mask_patch_size=mask_patch_size,
+        )
+        self.backbone = backbone
+        self.image_shape = tuple(self.adapter.image_shape)
+        self.patch_size = self.adapter.patch_size
+        height, width, _ = self.image_shape
+        self.mask_shape = (height // self.patch_size, width // self.patch_size)
+
+    def _init_masking(self, mask_patch_size, mask_ratio, seed=None,
+                      strategy="random", mask_token=True):
+        """Creates `masking` (SimMIM's block mask on the model-patch grid)
+        and, unless `mask_token=False`, the `mask_token` blended in by
+        `masked_encode`."""
+        self._check_mask_patch_size(mask_patch_size)
+        self.mask_patch_size = mask_patch_size
+        self.mask_ratio = mask_ratio
+        self.seed = seed
+        self.masking = RandomPatchMasking(
+            mask_patch_size=mask_patch_size, model_patch_size=self.patch_size,
+            mask_ratio=mask_ratio, seed=seed, strategy=strategy,
+            name="masking",
+        )
+        self.masking.block_grid(*self.image_shape[:2])
+        if mask_token:
+            self.mask_token = MaskToken(
+                dtype=self.dtype_policy, name="mask_token")
+
+    def _check_mask_patch_size(self, mask_patch_size):
+        if (
+            isinstance(mask_patch_size, (int, np.integer))
+            and not isinstance(mask_patch_size, bool)
+            and mask_patch_size > 0
+            and mask_patch_size % self.patch_size
+        ):
+            name = type(self.backbone).__name__
+            if "patch_size" in self.adapter.overridable:
+                hint = (
+                    "pass `model_patch_size` (the mask grid cell) as a "
+                    f"divisor of {mask_patch_size}, e.g. model_patch_size="
+                    f"{math.gcd(mask_patch_size, self.patch_size)}"
+                )
+            else:
+                hint = (
+                    f"a {name} fixes its patch size, so choose a "
+                    f"`mask_patch_size` that is a multiple of "
+                    f"{self.patch_size}, e.g. {2 * self.patch_size}"
+                )
+            raise ValueError(
+                f"`mask_patch_size`={mask_patch_size} is not a multiple of "
+                f"the mask grid cell model_patch_size={self.patch_size}: "
+                f"{hint}."
+            )
+
+    def _finish_init(self, example_inputs):
+        """Builds every weight with one tiny concrete pass (a given mask,
+        so the mask stream is not advanced) and compiles with defaults."""
+        self(example_inputs)
+        self.compile()
+
+    def example_images(self, batch=1):
+        """Zero images `(batch, H, W, C)` for building."""
+        return np.zeros((batch,) + self.image_shape, "float32")
+
+    def example_mask(self, batch=1):
+        """An all-visible mask `(batch, *mask_shape)` for building."""
+        return np.zeros((batch,) + self.mask_shape, "float32")
+
+    # ------------------------------------------------------------------ #
+    # The masked encode
+    # ------------------------------------------------------------------ #
+    def draw_mask(self, images, mask=None):
+        """`mask` checked and made boolean on the mask grid, or a new
+        random mask from `masking` when None."""
+        if mask is None:
+            return self.masking(images)
+        return self._standardize_mask(mask)
+
+    def masked_encode(self, images, mask):
+        """Embeds `images`, blends the mask token where `mask` is True (the
+        mask upsampled to the embedding grid: the patch grid of a ViT or
+        Swin, the pixels of a CNN) and runs the rest of the backbone.
+
+        Returns the feature map `(batch, H // stride, W // stride, dim)`.
+        """
+        embeddings = self.adapter.embed(images)
+        factor = embeddings.shape[1] // self.mask_shape[0]
+        embeddings = self.mask_token(embeddings, upsample_mask(mask, factor))
+        return self.adapter.encode(embeddings)
+
+    def pixel_mask(self, mask):
+        """A mask-grid mask `(batch, h, w)` repeated to the pixels,
+        `(batch, H, W)`, boolean."""
+        mask = ops.cast(self._standardize_mask(mask), "bool")
+        return upsample_mask(mask, self.image_shape[0] // self.mask_shape[0])
+
+    # ------------------------------------------------------------------ #
+    # Loss
+    # ------------------------------------------------------------------ #
+    def input_images(self, x):
+        """The image batch of the model's inputs `x`, checked and with its
+        static shape (see `_check_images`)."""
+        return self._check_images(self._unpack(x)[0])
+
+    def masked_loss(self, x, y_pred):
+        """The model's own loss for one (replica's) batch: a float32
+        scalar, already this replica's share under `tf.distribute`."""
+        raise NotImplementedError
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if self.check_inputs:
+            images = ops.cast(self._unpack(x)[0], "float32")
+            self.nonfinite_inputs.update_state(
+                ops.sum(ops.cast(ops.logical_not(ops.isfinite(images)),
+                                 "float32"))
+            )
+        loss = self.masked_loss(x, y_pred)
+        # Regularisation losses are per model, not per replica: each of N
+        # tf.distribute replicas adds 1/N of them.
+        _, replicas = replica_position()
+        for extra in self.losses:
+            loss = loss + ops.cast(extra, "float32") / replicas
+        return loss
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`; with `check_inputs=True` it adds a
+        `NonFiniteInputCheck` callback (unless one is given)."""
+        if self.check_inputs:
+            callbacks = list(callbacks or [])
+            if not any(isinstance(c, NonFiniteInputCheck) for c in callbacks):
+                callbacks.append(NonFiniteInputCheck())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    # ------------------------------------------------------------------ #
+    # Optimizer
+    # ------------------------------------------------------------------ #
+    def default_optimizer(self, learning_rate=1e-4):
+        """The pretraining recipe's optimizer: SimMIM's AdamW (betas
+        0.9/0.999, weight decay 0.05, gradient clipping at global norm 5).
+
+        Args:
+            learning_rate: float or a `keras.optimizers.schedules` schedule.
+        """
+        return keras.optimizers.AdamW(
+            learning_rate=learning_rate, weight_decay=0.05, beta_1=0.9,
+            beta_2=0.999, global_clipnorm=5.0,
+        )
+
+    def no_weight_decay_variables(self):
+        """Variables the recipe keeps out of weight decay: biases, norm
+        scales and offsets, mask tokens, position embeddings, class tokens
+        and relative-position tables (see `keeps_out_of_weight_decay`), plus
+        what the adapter names."""
+        picked = [
+            v for v in self.trainable_variables if keeps_out_of_weight_decay(v)
+        ]
+        known = {id(v) for v in picked}
+        picked += [
+            v for v in self.adapter.no_weight_decay_variables()
+            if id(v) not in known
+        ]
+        return picked
+
+    def compile(
+        self, optimizer="auto", exclude_no_decay_variables=True, **kwargs
+    ):
+        """Configures training; the loss is the model's own.
+
+        Args:
+            optimizer: an optimizer, or `"auto"` for `default_optimizer()`.
+            exclude_no_decay_variables: bool. Keep biases, norms, tokens and
+                position embeddings out of the optimizer's weight decay
+                (`no_weight_decay_variables`), as the SimMIM and MAE
+                recipes do.
+            **kwargs: other `keras.Model.compile` arguments (`metrics`,
+                `jit_compile`, `steps_per_execution`, ...). `loss` is not
+                accepted.
+
+        Under a multi-replica `tf.distribute` strategy the optimizer is made
+        to sum the replicas' gradients before clipping them
+        (`keras_simmim.distribute.sum_gradients_before_clipping`), so
+        training matches one device with the same global batch.
+        """
+        if kwargs.pop("loss", None) is not None:
+            raise ValueError(
+                f"{type(self).__name__} computes its own loss; do not pass "
+                "`loss` to compile(). Choose it with the model's "
+                "constructor arguments."
+            )
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = self.default_optimizer()
+        super().compile(optimizer=optimizer, **kwargs)
+        optimizer = self.optimizer
+        if in_multi_replica_strategy():
+            # Keras clips per-replica gradients before summing them.
+            sum_gradients_before_clipping(optimizer)
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        if (
+            exclude_no_decay_variables
+            and getattr(inner, "weight_decay", None)
+            and not getattr(inner, "built", False)
+        ):
+            inner.exclude_from_weight_decay(
+                var_list=self.no_weight_decay_variables()
+            )
+
+    # ------------------------------------------------------------------ #
+    # Saving and loading
+    # ------------------------------------------------------------------ #
+    def get_config(self):
+        config = super().get_config()
+        for key in self.backbone_config_keys:
+            config[key] = keras.saving.serialize_keras_object(
+                getattr(self, key))
+        config["check_inputs"] = self.check_inputs
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in cls.backbone_config_keys:
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """`keras.Model.load_weights`; a file that cannot be read (truncated,
+        missing, not a weights file) raises a `ValueError` naming it."""
+        with unreadable_file_named(filepath):
+            super().load_weights(filepath, *args, **kwargs)
+
+    def save_own_variables(self, store):
+        # Runs before Keras saves the sublayers (the backbone).
+        self.adapter.prepare_to_save()
+        super().save_own_variables(store)
