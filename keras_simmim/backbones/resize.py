@@ -90,7 +90,8 @@ def bicubic_resize(array, size):
     result = np.asarray(array, dtype="float64")
     for axis, n_out in enumerate(size):
         matrix = _cubic_weights(result.shape[axis], int(n_out))
-        result = np.moveaxis(np.tensordot(matrix, result, axes=(1, axis)), 0, axis)
+        result = np.tensordot(matrix, result, axes=(1, axis))
+        result = np.moveaxis(result, 0, axis)
     return result
 
 
@@ -147,11 +148,10 @@ def _swin_tables(old, new):
     return resized
 
 
-# (keras-hub class, family name, resizer of its resolution-dependent weights)
+# (keras-hub class, resizer of its resolution-dependent weights)
 RESIZERS = (
     (
         keras_hub.models.ViTBackbone,
-        "ViT",
         _token_positions(
             "ViTPatchingAndEmbedding",
             lambda layer: int(layer.use_class_token),
@@ -160,20 +160,19 @@ RESIZERS = (
     ),
     (
         keras_hub.models.DeiTBackbone,
-        "DeiT",
         _token_positions(
             "DeiTEmbeddings",
             lambda layer: 2,  # class and distillation tokens
             lambda layer: layer.position_embedding,
         ),
     ),
-    (keras_hub.models.SwinTransformerBackbone, "Swin", _swin_tables),
+    (keras_hub.models.SwinTransformerBackbone, _swin_tables),
 )
 
 
 def is_resizable(backbone):
     """True when `resize` supports `backbone`'s family."""
-    return any(isinstance(backbone, cls) for cls, _, _ in RESIZERS)
+    return any(isinstance(backbone, cls) for cls, _ in RESIZERS)
 
 
 def _check_image_shape(backbone, image_shape, stride, what):
@@ -257,12 +256,12 @@ def resize(backbone, image_shape, window_size=None):
     >>> resize(swin, (48, 48, 3), window_size=6).window_size
     6
     """
-    for cls, _, resizer in RESIZERS:
+    for cls, resizer in RESIZERS:
         if isinstance(backbone, cls):
             break
     else:
         supported = ", ".join(
-            f"keras_hub.models.{cls.__name__}" for cls, _, _ in RESIZERS)
+            f"keras_hub.models.{cls.__name__}" for cls, _ in RESIZERS)
         raise ValueError(
             f"`resize` supports {supported}. Received a backbone of type "
             f"{type(backbone).__name__}. (A DINOv2 backbone interpolates its "

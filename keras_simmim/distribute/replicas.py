@@ -92,19 +92,28 @@ def in_multi_replica_strategy():
 
 
 def sum_gradients_before_clipping(optimizer):
-    """Makes a Keras optimizer under `tf.distribute` update as one device
-    would. Returns the optimizer (changed in place).
+    """Makes a Keras optimizer on TensorFlow update as one device with dense
+    gradients would (as JAX and torch do). Returns the optimizer (changed in
+    place).
 
-    Keras 3.15's optimizer clips each replica's *partial* gradient
-    (`clipnorm`, `global_clipnorm`, `clipvalue`) and only then sums the
-    replicas' gradients; and a sparse gradient (`IndexedSlices`, from an
-    `Embedding` such as keras-hub's position embedding) is summed by
-    concatenation and then applied with a scatter *update*, so one replica's
-    rows overwrite the other's. Here the replicas' gradients are summed as
-    dense tensors first, then clipped, and the optimizer's own (now
-    redundant) summation is skipped. Outside a multi-replica replica
-    context nothing changes. For a `LossScaleOptimizer` the inner optimizer
-    is changed.
+    Two Keras 3.15 TensorFlow behaviours are changed:
+
+    * a sparse gradient (`IndexedSlices`, from an `Embedding`: a text
+      tower's token embedding, keras-hub's position embedding) is made dense
+      before the update, so rows that occur several times in a batch are
+      summed first. Keras's own path squares each occurrence for Adam's
+      second moment (`ops.square` of the slices), so a token that appears
+      three times gets another update than on JAX or torch; and under
+      `tf.distribute` it sums replicas by concatenation and applies a
+      scatter *update*, so one replica's rows overwrite the other's;
+    * under `tf.distribute`, each replica's *partial* gradient is clipped
+      (`clipnorm`, `global_clipnorm`, `clipvalue`) before the replicas are
+      summed; here the replicas' gradients are summed first, then clipped,
+      and the optimizer's own (now redundant) summation is skipped.
+
+    On JAX and torch nothing changes. For a `LossScaleOptimizer` the inner
+    optimizer is changed. (Private Keras API: pyproject bounds Keras below
+    3.16.)
     """
     target = getattr(optimizer, "inner_optimizer", optimizer)
     if getattr(target, "_simmim_sums_before_clipping", False):
@@ -117,14 +126,12 @@ def sum_gradients_before_clipping(optimizer):
     reduce = target._all_reduce_sum_gradients
 
     def _clip_gradients(grads):
+        grads = [None if g is None else tf.convert_to_tensor(g) for g in grads]
         context = _tf_replica_context()
         if context is not None:
-            dense = [
-                None if g is None else tf.convert_to_tensor(g) for g in grads
-            ]
-            present = [g for g in dense if g is not None]
+            present = [g for g in grads if g is not None]
             summed = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present))
-            grads = [None if g is None else next(summed) for g in dense]
+            grads = [None if g is None else next(summed) for g in grads]
         return clip(grads)
 
     def _all_reduce_sum_gradients(grads_and_vars):

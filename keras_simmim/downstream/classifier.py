@@ -5,7 +5,6 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute.replicas import in_multi_replica_strategy
 from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
@@ -196,12 +195,11 @@ class SimMIMClassifier(keras.Model):
             metrics=["accuracy"],
             **kwargs,
         )
-        if in_multi_replica_strategy():
-            # Keras clips per-replica gradients before summing them. (Not in
-            # an override of `compile`: Keras skips `compile_from_config`
-            # for models that override it, and loading would lose the
-            # optimizer.)
-            sum_gradients_before_clipping(self.optimizer)
+        # TensorFlow: dense sums of sparse gradients; replicas summed
+        # before clipping (Keras clips per-replica gradients first). Not in
+        # an override of `compile`: Keras skips `compile_from_config` for
+        # models that override it, and loading would lose the optimizer.
+        sum_gradients_before_clipping(self.optimizer)
 
     def load_weights(self, filepath, *args, **kwargs):
         """`keras.Model.load_weights`; a file that cannot be read (truncated,

@@ -29,7 +29,6 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute.replicas import in_multi_replica_strategy
 from keras_simmim.distribute.replicas import replica_position
 from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.layers import MaskToken
@@ -279,10 +278,13 @@ class MaskedImageModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
                 `jit_compile`, `steps_per_execution`, ...). `loss` is not
                 accepted.
 
-        Under a multi-replica `tf.distribute` strategy the optimizer is made
-        to sum the replicas' gradients before clipping them
+        The optimizer is built here (its slots created) for a built model.
+        On TensorFlow it is made to sum sparse gradients' repeated rows and,
+        under a multi-replica `tf.distribute` strategy, the replicas'
+        gradients before clipping
         (`keras_simmim.distribute.sum_gradients_before_clipping`), so
-        training matches one device with the same global batch.
+        training matches JAX, torch and one device with the same global
+        batch.
         """
         if kwargs.pop("loss", None) is not None:
             raise ValueError(
@@ -294,9 +296,9 @@ class MaskedImageModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             optimizer = self.default_optimizer()
         super().compile(optimizer=optimizer, **kwargs)
         optimizer = self.optimizer
-        if in_multi_replica_strategy():
-            # Keras clips per-replica gradients before summing them.
-            sum_gradients_before_clipping(optimizer)
+        # TensorFlow: dense sums of sparse (embedding) gradients, and
+        # replicas summed before clipping (identity on JAX and torch).
+        sum_gradients_before_clipping(optimizer)
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         if (
             exclude_no_decay_variables
@@ -306,6 +308,27 @@ class MaskedImageModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
             inner.exclude_from_weight_decay(
                 var_list=self.no_weight_decay_variables()
             )
+        if self.built and not getattr(optimizer, "built", False):
+            # Built here, in the caller's distribution scope, so that `fit`
+            # has nothing left to build (see `_maybe_symbolic_build`).
+            optimizer.build(self.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15's TensorFlow trainer, under tf.distribute, reduces the
+        # first batch across replicas to build the model symbolically, and
+        # that reduction rejects bool inputs (a text `padding_mask`). These
+        # models are built at construction and their optimizer at compile:
+        # with no compiled metrics there is nothing to build, so skip it.
+        # (Private Keras API: pyproject bounds Keras below 3.16.)
+        if (
+            self.built
+            and getattr(self.optimizer, "built", False)
+            and getattr(self, "_compile_metrics", None) is None
+        ):
+            return
+        parent = getattr(super(), "_maybe_symbolic_build", None)
+        if parent is not None:
+            parent(iterator=iterator, data_batch=data_batch)
 
     # ------------------------------------------------------------------ #
     # Saving and loading

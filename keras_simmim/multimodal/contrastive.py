@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
+from keras_simmim.distribute import sum_gradients_before_clipping
 from keras_simmim.multimodal.fusion import masked_mean
 from keras_simmim.multimodal.fusion_classifier import image_tokens
 from keras_simmim.multimodal.text import check_pair_inputs
@@ -209,6 +210,9 @@ class ContrastiveAligner(RecompileOnLoad, keras.Model):
         if isinstance(optimizer, str) and optimizer == "auto":
             optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.05)
         super().compile(optimizer=optimizer, **kwargs)
+        # TensorFlow: the text tower's token-embedding gradient summed
+        # densely (identity on JAX and torch).
+        sum_gradients_before_clipping(self.optimizer)
 
     def get_config(self):
         config = super().get_config()

@@ -25,36 +25,66 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 COMMON = """
 import contextlib, json, sys
-import keras, numpy as np
+import keras, keras_hub, numpy as np
 sys.path.insert(0, {root!r})
-from keras_simmim import SimMIMModel
+from keras_simmim import MAEModel, SimMIMModel
+from keras_simmim.multimodal import MaskedMultimodalModel
 from tests.conftest import tiny_vit
 
-# Masks differ per image (so replicas mask different pixel counts), and the
-# clip threshold is small enough to clip every step.
-images = np.random.default_rng(0).normal(size=(16, 32, 32, 3)).astype("float32")
+# Masks differ per image (so replicas mask different pixel and token
+# counts), and the clip threshold is small enough to clip every step.
+rng = np.random.default_rng(0)
+images = rng.normal(size=(16, 32, 32, 3)).astype("float32")
+token_ids = rng.integers(5, 30, size=(16, 8)).astype("int32")
+padding_mask = np.arange(8)[None, :] < rng.integers(3, 9, size=(16, 1))
 
-def dataset():
+def build(kind):
+    if kind == "simmim":
+        return SimMIMModel(tiny_vit(), mask_patch_size=8, mask_ratio=0.45,
+                           seed=0)
+    if kind == "mae":
+        return MAEModel(tiny_vit(), mask_ratio=0.5, decoder_dim=16,
+                        decoder_depth=1, decoder_num_heads=2, seed=0)
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=16,
+        intermediate_dim=32, max_sequence_length=8, dropout=0.0)
+    # (Dropout draws differ per replica by design; the test compares the
+    # masks and the loss scaling, which must not.)
+    return MaskedMultimodalModel(
+        tiny_vit(), bert, mask_token_id=4, mask_patch_size=8,
+        mask_ratio=0.45, text_mask_rate=0.3, fusion_dim=16, fusion_heads=2,
+        fusion_layers=1, seed=0)
+
+def dataset(kind):
     import tensorflow as tf
+    if kind == "multimodal":
+        return tf.data.Dataset.from_tensor_slices(
+            {{"images": images, "token_ids": token_ids,
+              "padding_mask": padding_mask}}).batch(8)
     return tf.data.Dataset.from_tensor_slices(images).batch(8)
 
-def train(scope):
+def train(scope, kind="simmim"):
     with scope:
         keras.utils.set_random_seed(0)
-        model = SimMIMModel(tiny_vit(), mask_patch_size=8, mask_ratio=0.45,
-                            seed=0)
+        model = build(kind)
+        # A regularised kernel: its penalty must count once, not per replica.
+        kernel = model.backbone.get_layer("vit_encoder").trainable_weights[6]
+        kernel.regularizer = keras.regularizers.L2(0.05)
         model.compile(optimizer=keras.optimizers.AdamW(
             1e-3, weight_decay=0.05, global_clipnorm=0.05))
-    history = model.fit(dataset(), epochs=2, verbose=0)
+    history = model.fit(dataset(kind), epochs=2, verbose=0)
     return model, history.history["loss"]
 
-def report(runs, extra=None):
+def compare(runs):
     base_model, base_loss = runs[0]
-    out = {{"loss": [loss for _, loss in runs], "weight_diff": [
+    return {{"loss": [loss for _, loss in runs], "weight_diff": [
         max(float(np.abs(keras.ops.convert_to_numpy(a)
                          - keras.ops.convert_to_numpy(b)).max())
             for a, b in zip(base_model.trainable_weights, m.trainable_weights))
         for m, _ in runs[1:]]}}
+
+def report(runs, extra=None):
+    out = compare(runs)
     out.update(extra or {{}})
     print("RESULT", json.dumps(out))
 """
@@ -83,7 +113,9 @@ one = tf.distribute.OneDeviceStrategy("/cpu:0")
 two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 runs = [train(one.scope()), train(two.scope())]
 tuned = [finetune(one.scope()), finetune(two.scope())]
-report(runs, {{"finetune_loss": [loss for _, loss in tuned],
+others = {{kind: compare([train(one.scope(), kind), train(two.scope(), kind)])
+          for kind in ("mae", "multimodal")}}
+report(runs, {{"others": others, "finetune_loss": [loss for _, loss in tuned],
               "finetune_weight_diff": max(
                   float(np.abs(keras.ops.convert_to_numpy(a)
                                - keras.ops.convert_to_numpy(b)).max())
@@ -113,7 +145,11 @@ runs.append(train(distributed(keras.distribution.ModelParallel(
     layout_map=transformer_layout_map(mesh), batch_dim_name="batch"))))
 specs = {{v.path: list(v.value.sharding.spec) for v in runs[-1][0].weights
           if v.path.startswith("vit_encoder/transformer_block_1/")}}
-report(runs, {{"devices": len(devices), "specs": specs}})
+others = {{kind: compare([
+    train(contextlib.nullcontext(), kind),
+    train(distributed(keras.distribution.DataParallel(devices=devices)), kind),
+]) for kind in ("mae", "multimodal")}}
+report(runs, {{"devices": len(devices), "specs": specs, "others": others}})
 """
 
 
@@ -165,6 +201,17 @@ def test_mirrored_strategy_matches_one_device():
     one, two = result["finetune_loss"]
     np.testing.assert_allclose(two, one, rtol=1e-5)
     assert result["finetune_weight_diff"] < 1e-5
+    assert_others_match(result["others"])
+
+
+def assert_others_match(others):
+    """MAE and the masked multimodal model: replicas train like one
+    device too (loss and weights to 1e-5)."""
+    assert sorted(others) == ["mae", "multimodal"]
+    for kind, compared in others.items():
+        one, replicated = compared["loss"]
+        np.testing.assert_allclose(replicated, one, rtol=1e-5, err_msg=kind)
+        assert compared["weight_diff"][0] < 1e-5, kind
 
 
 @only_on("jax")
@@ -182,6 +229,7 @@ def test_jax_data_and_model_parallel_match_one_device():
     assert specs[prefix + "mlp/dense_1/kernel"] == [None, "model"]
     assert specs[prefix + "mlp/dense_2/kernel"] == ["model", None]
     assert not any(specs[prefix + "ln_1/gamma"])  # replicated
+    assert_others_match(result["others"])
 
 
 @only_on("jax")
@@ -237,3 +285,32 @@ def test_layout_map_checks_its_mesh():
     mesh = keras.distribution.DeviceMesh((1,), ["batch"], ["cpu:0"])
     with pytest.raises(ValueError, match="model_axis"):
         transformer_layout_map(mesh)
+
+
+def test_repeated_embedding_rows_update_as_on_every_backend():
+    """An `Embedding` row used three times in a batch: after our optimizer
+    fix, Adam's update is the dense one on TensorFlow too (Keras 3.15's
+    TensorFlow path squares each occurrence for the second moment)."""
+    from keras_simmim.distribute import sum_gradients_before_clipping
+
+    embedding = keras.layers.Embedding(5, 3, embeddings_initializer="zeros")
+    inputs = keras.Input((4,), dtype="int32")
+    model = keras.Model(inputs, embedding(inputs))
+    optimizer = keras.optimizers.Adam(0.1)
+    model.compile(optimizer=optimizer, loss="mse")
+    sum_gradients_before_clipping(optimizer)
+    ids = np.array([[0, 0, 0, 1]])
+    target = np.arange(12, dtype="float32").reshape(1, 4, 3) ** 0.5
+    model.fit(ids, target, epochs=2, verbose=0)
+    # Adam by hand on the dense gradient of the mean squared error.
+    weights, m, v = np.zeros((5, 3)), np.zeros((5, 3)), np.zeros((5, 3))
+    for step in (1, 2):
+        grad = np.zeros((5, 3))
+        error = 2.0 * (weights[ids[0]] - target[0]) / target.size
+        np.add.at(grad, ids[0], error)
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad ** 2
+        m_hat, v_hat = m / (1 - 0.9 ** step), v / (1 - 0.999 ** step)
+        weights = weights - 0.1 * m_hat / (np.sqrt(v_hat) + 1e-7)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(embedding.embeddings), weights, atol=1e-5)
