@@ -11,6 +11,14 @@ from keras_simmim.data.normalization import denormalize
 COLUMNS = ("original", "masked", "reconstruction", "visible + reconstruction")
 
 
+__all__ = [
+    "COLUMNS",
+    "ReconstructionPreview",
+    "fixed_mask",
+    "reconstruction_grid",
+    "save_reconstruction_grid",
+]
+
 def _displayable(pixels):
     """uint8 `(..., C)` -> RGB `(..., 3)`: the first three channels when
     C >= 3, else the first channel as grey (R == G == B)."""

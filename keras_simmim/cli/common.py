@@ -18,6 +18,14 @@ def positive_int(text):
     return value
 
 
+def open_fraction(text):
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number in (0, 1), got {text}")
+    return value
+
+
 def fraction(text):
     value = float(text)
     if not 0.0 < value <= 1.0:

@@ -8,9 +8,7 @@ from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.backbones import BACKBONE_HELP
 from keras_simmim.cli.backbones import DEMO_BACKBONES
-from keras_simmim.layers.mask_strategies import STRATEGIES
-from keras_simmim.layers.reconstruction_head import HEADS
-from keras_simmim.models.simmim_loss import LOSSES
+from keras_simmim import SimMIMModel
 
 # Settings that define a run: resuming needs the same ones.
 RUN_SETTINGS = (
@@ -42,13 +40,15 @@ def add_parser(commands):
     parser.add_argument("--patch-size", type=common.positive_int, default=4)
     parser.add_argument("--mask-patch-size", type=common.positive_int,
                         default=8)
-    parser.add_argument("--mask-ratio", type=float, default=0.6)
-    parser.add_argument("--mask-strategy", choices=STRATEGIES,
+    parser.add_argument("--mask-ratio", type=common.open_fraction,
+                        default=0.6, help="Fraction of blocks masked, in "
+                        "(0, 1) (default 0.6).")
+    parser.add_argument("--mask-strategy", choices=SimMIMModel.MASK_STRATEGIES,
                         default="random",
                         help="Where the masked blocks go (default random).")
-    parser.add_argument("--loss", choices=LOSSES, default="l1",
+    parser.add_argument("--loss", choices=SimMIMModel.LOSSES, default="l1",
                         help="Pixel loss, or colour classification.")
-    parser.add_argument("--head", choices=sorted(HEADS), default="linear",
+    parser.add_argument("--head", choices=SimMIMModel.HEADS, default="linear",
                         help="Pixel decoder (default SimMIM's linear head).")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
@@ -90,12 +90,10 @@ def build_model(args, steps_per_epoch, channels=3):
         head=args.head,
     )
     steps = max(2, args.epochs * steps_per_epoch)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(
-            warmup_cosine(args.learning_rate, steps, max(1, steps // 10)),
-            weight_decay=0.05, global_clipnorm=5.0,
-        )
-    )
+    # The recipe's AdamW and weight-decay exclusions, on a warm-up + cosine
+    # schedule.
+    model.compile(optimizer=model.default_optimizer(
+        warmup_cosine(args.learning_rate, steps, max(1, steps // 10))))
     return model
 
 
@@ -132,17 +130,11 @@ def run_epochs(model, make_dataset, epochs, initial_epoch, callbacks,
 def run(args):
     import keras
 
-    from keras_simmim.presets.preset_io import save_preset
     from keras_simmim.training import ResumableCheckpoint
     from keras_simmim.training import save_model_atomically
-    from keras_simmim.utils.validation import check_ratio
     from keras_simmim.visualization import ReconstructionPreview
     from keras_simmim.visualization import save_reconstruction_grid
 
-    try:
-        check_ratio("mask_ratio", args.mask_ratio)
-    except ValueError as error:
-        raise SystemExit(f"keras-simmim: --mask-ratio: {error}") from None
     settings = common.fingerprint(args, RUN_SETTINGS)
     if args.channels is not None:
         # Only when given, so the folders and fingerprints of runs made
@@ -203,7 +195,7 @@ def run(args):
                initial_epoch, [checkpoint, previews], validation)
     seconds = time.time() - start
     save_model_atomically(model, os.path.join(output, "model.keras"))
-    save_preset(model, os.path.join(output, "preset"), overwrite=True)
+    model.save_to_preset(os.path.join(output, "preset"), overwrite=True)
     grid = save_reconstruction_grid(
         os.path.join(output, "reconstructions.png"), model, preview
     )

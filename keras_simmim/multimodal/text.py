@@ -73,10 +73,11 @@ def build_text_preprocessor(texts, sequence_length, vocabulary_size=1000,
     ['padding_mask', 'segment_ids', 'token_ids']
     """
     import keras_hub
-    import tensorflow as tf
+
+    from keras_simmim.data.text import text_dataset
 
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        tf.data.Dataset.from_tensor_slices([str(t) for t in texts]),
+        text_dataset(texts),
         vocabulary_size=vocabulary_size,
         reserved_tokens=list(RESERVED_TOKENS), lowercase=lowercase)
     tokenizer = keras_hub.models.BertTokenizer(

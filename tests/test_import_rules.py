@@ -1,0 +1,150 @@
+"""The package's layering, as DESIGN.md states it, checked on the source
+(an import-linter equivalent that needs no extra tool): which subpackage
+may import which, where TensorFlow / JAX / torch may be imported, that
+`cli/` and `examples/` use the public API only, and no import cycles."""
+
+import ast
+import importlib
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "keras_simmim")
+
+# Subpackage (or top-level module) -> the keras_simmim parts it may import.
+ALLOWED = {
+    "version": set(),
+    "utils": set(),
+    "distribute": {"utils"},
+    "layers": {"distribute", "utils"},
+    "backbones": {"layers", "utils"},
+    "data": {"utils"},
+    "training": {"utils"},
+    "presets": {"backbones", "utils", "version"},
+    "models": {"backbones", "distribute", "layers", "presets", "training",
+               "utils"},
+    "downstream": {"backbones", "data", "distribute", "layers", "models",
+                   "training", "utils"},
+    "multimodal": {"backbones", "data", "distribute", "layers", "models",
+                   "downstream", "utils"},
+    "visualization": {"data"},
+    "cli": None,  # public API only, checked below
+    "__init__": None,
+    "__main__": None,
+}
+# The only places that may import a backend framework: `data/` builds the
+# tf.data pipelines, `distribute/` holds the replica helpers.
+BACKEND_IMPORTS = {"data", "distribute"}
+FRAMEWORKS = ("tensorflow", "jax", "torch")
+
+
+def python_files(folder):
+    for directory, _, files in os.walk(folder):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield os.path.join(directory, name)
+
+
+def imports(path):
+    """`(module, names, line)` of every import in the file, lazy ones
+    included."""
+    tree = ast.parse(open(path).read(), path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, (), node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module and (
+            node.level == 0
+        ):
+            yield node.module, tuple(a.name for a in node.names), node.lineno
+
+
+def part_of(path):
+    relative = os.path.relpath(path, PACKAGE).split(os.sep)
+    return relative[0][:-3] if len(relative) == 1 else relative[0]
+
+
+def package_edges():
+    edges = {}
+    for path in python_files(PACKAGE):
+        part = part_of(path)
+        for module, _, line in imports(path):
+            pieces = module.split(".")
+            if pieces[0] == "keras_simmim" and len(pieces) > 1:
+                if pieces[1] != part:
+                    edges.setdefault(part, {}).setdefault(
+                        pieces[1], []).append(f"{path}:{line}")
+    return edges
+
+
+def test_every_part_has_a_rule():
+    parts = {part_of(path) for path in python_files(PACKAGE)}
+    assert parts <= set(ALLOWED), parts - set(ALLOWED)
+
+
+def test_subpackages_import_only_what_the_layering_allows():
+    wrong = [
+        f"{part} imports {target} ({places[0]})"
+        for part, targets in package_edges().items()
+        if ALLOWED[part] is not None
+        for target, places in targets.items()
+        if target not in ALLOWED[part]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_backend_frameworks_only_in_data_and_distribute():
+    wrong = [
+        f"{path}:{line} imports {module}"
+        for path in python_files(PACKAGE)
+        if part_of(path) not in BACKEND_IMPORTS
+        for module, _, line in imports(path)
+        if module.split(".")[0] in FRAMEWORKS
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_import_cycles_between_subpackages():
+    edges = {part: set(targets) for part, targets in package_edges().items()}
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", " -> ".join(trail + [node])
+        state[node] = "open"
+        for target in sorted(edges.get(node, ())):
+            if target not in ("__init__", "version"):
+                visit(target, trail + [node])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node != "__init__":
+            visit(node, [])
+
+
+def public_names(module):
+    loaded = importlib.import_module(module)
+    names = set(getattr(loaded, "__all__", ()))
+    return names
+
+
+@pytest.mark.parametrize("folder", ["keras_simmim/cli", "examples", "guides"])
+def test_cli_examples_and_guides_use_the_public_api(folder):
+    wrong = []
+    for path in python_files(os.path.join(ROOT, folder)):
+        for module, names, line in imports(path):
+            pieces = module.split(".")
+            if pieces[0] != "keras_simmim" or pieces[1:2] == ["cli"]:
+                continue
+            where = f"{os.path.relpath(path, ROOT)}:{line}"
+            if len(pieces) > 2:
+                wrong.append(f"{where} imports private module {module}")
+                continue
+            public = public_names(module)
+            if len(pieces) == 1:
+                public |= set(ALLOWED) - {"__init__", "__main__"}
+            wrong += [f"{where} imports {module}.{name}, not in its __all__"
+                      for name in names if name not in public]
+    assert not wrong, "\n".join(wrong)
