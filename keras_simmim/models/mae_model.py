@@ -174,7 +174,8 @@ class MAEModel(MaskedImageModel):
         decoder_mlp_dim: int or None, decoder MLP width (4x `decoder_dim`).
         norm_pix_loss: bool, regress per-patch normalised pixels.
         seed: int or None, seed of the mask stream.
-        **kwargs: standard `keras.Model` arguments (`name`, `dtype`).
+        **kwargs: `check_inputs` (see `MaskedImageModel`) and the standard
+            `keras.Model` arguments (`name`, `dtype`).
 
     Inputs:
         images `(batch, H, W, C)`, or `{"images": ..., "mask": ...}` with a

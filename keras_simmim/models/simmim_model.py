@@ -29,8 +29,9 @@ class SimMIMModel(MaskedImageModel):
     a learned `MaskToken`, run the rest of the backbone, predict the pixels
     with a `ReconstructionHead` (1x1 conv + pixel shuffle), and score the
     prediction on the masked pixels only (L1 in the paper, or MSE). Training
-    goes through Keras's own `fit()`/`evaluate()` on every backend: the model
-    overrides `compute_loss`, nothing else.
+    goes through Keras's own `fit()`/`evaluate()` on every backend: the
+    shared contract (`MaskedImageModel`) overrides `compute_loss` and
+    `compile`, not the training step.
 
     The backbone is not copied or rewritten: an adapter calls its own layers,
     so after pretraining `model.backbone` is the object you passed in, with

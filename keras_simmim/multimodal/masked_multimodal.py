@@ -54,7 +54,8 @@ class MaskedMultimodalModel(MaskedImageModel):
 
     Inputs:
         A dict with `images` and the text tensors (`token_ids`,
-        `padding_mask`, ...). Labels are not used.
+        `padding_mask`, ...), and optionally `mask`, a given image mask on
+        the patch grid as `SimMIMModel` takes it. Labels are not used.
 
     Outputs:
         `{"reconstruction", "mask", "word_logits", "text_mask"}`.
