@@ -1,5 +1,9 @@
 """keras_simmim: SimMIM masked image modeling for Keras 3, on every backend."""
 
+from keras_simmim._startup import quiet_framework_logs
+
+quiet_framework_logs()  # the keras-simmim command only; before TensorFlow
+
 from keras_simmim import backbones
 from keras_simmim import data
 from keras_simmim import distribute

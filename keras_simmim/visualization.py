@@ -13,6 +13,7 @@ COLUMNS = ("original", "masked", "reconstruction", "visible + reconstruction")
 
 __all__ = [
     "COLUMNS",
+    "label_columns",
     "ReconstructionPreview",
     "fixed_mask",
     "reconstruction_grid",
@@ -86,8 +87,46 @@ def reconstruction_grid(images, reconstruction, mask, mean=None, std=None):
     return np.concatenate(rows, axis=0)
 
 
+def label_columns(picture, labels=COLUMNS):
+    """A copy of a PIL `picture` whose columns (equal widths, one per label)
+    get a white header strip with their label, word-wrapped; `picture`
+    itself when a word is wider than a column (e.g. an unscaled 32 px
+    grid)."""
+    from PIL import Image
+    from PIL import ImageDraw
+    from PIL import ImageFont
+
+    font = ImageFont.load_default()
+    width = picture.width // len(labels)
+    measure = ImageDraw.Draw(picture)
+    wrapped = []
+    for label in labels:
+        lines = [""]
+        for word in label.split():
+            if measure.textlength(word, font=font) > width - 4:
+                return picture
+            joined = f"{lines[-1]} {word}".strip()
+            if measure.textlength(joined, font=font) <= width - 4:
+                lines[-1] = joined
+            else:
+                lines.append(word)
+        wrapped.append(lines)
+    line_height = font.getbbox("Ag")[3] + 3
+    height = max(len(lines) for lines in wrapped) * line_height + 4
+    out = Image.new("RGB", (picture.width, picture.height + height), "white")
+    out.paste(picture.convert("RGB"), (0, height))
+    draw = ImageDraw.Draw(out)
+    for column, lines in enumerate(wrapped):
+        for row, line in enumerate(lines):
+            x = column * width + (width - draw.textlength(line, font=font)) / 2
+            draw.text((x, 2 + row * line_height), line, fill="black",
+                      font=font)
+    return out
+
+
 def save_reconstruction_grid(
     path, model, images, mask=None, mean=None, std=None, scale=4,
+    labels=True,
 ):
     """Runs `model` on `images` and writes the grid as a PNG at `path`.
 
@@ -103,6 +142,9 @@ def save_reconstruction_grid(
         mean, std: the normalisation of `images` (None: `normalize`'s
             default for C channels).
         scale: int, nearest-neighbour upscaling of the picture.
+        labels: bool, a header naming the four columns (original, masked,
+            reconstruction, visible + reconstruction); left out when the
+            columns are too narrow for the words (`scale=1` at 32 px).
 
     Returns:
         The path written.
@@ -131,6 +173,8 @@ def save_reconstruction_grid(
         picture = picture.resize(
             (grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST
         )
+    if labels:
+        picture = label_columns(picture)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     picture.save(path)
     return path

@@ -32,11 +32,27 @@ def test_grid_columns(images):
     np.testing.assert_array_equal(column(3)[16:], original[16:])
 
 
-def test_save_grid_writes_png(images, tmp_path):
+def test_save_grid_writes_png_with_labelled_columns(images, tmp_path):
     model = SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0)
-    path = save_reconstruction_grid(str(tmp_path / "g" / "r.png"), model, images[:3])
-    with Image.open(path) as picture:
+    mask = np.zeros((3,) + model.mask_shape, bool)
+    mask[:, :4] = True
+    plain = save_reconstruction_grid(
+        str(tmp_path / "g" / "plain.png"), model, images[:3], mask,
+        labels=False)
+    labelled = save_reconstruction_grid(
+        str(tmp_path / "g" / "r.png"), model, images[:3], mask)
+    with Image.open(plain) as picture:
         assert picture.size == (4 * 34 * 4, 3 * 34 * 4)
+        grid = np.asarray(picture.convert("RGB"))
+    with Image.open(labelled) as picture:
+        framed = np.asarray(picture.convert("RGB"))
+    header = framed.shape[0] - grid.shape[0]
+    assert 10 <= header <= 40
+    np.testing.assert_array_equal(framed[header:], grid)
+    # Every column's header holds dark text on white.
+    for column in range(4):
+        strip = framed[:header, column * 136:(column + 1) * 136]
+        assert (strip < 100).any() and (strip == 255).mean() > 0.5
 
 
 def test_preview_callback_uses_a_fixed_mask_and_leaves_training_alone(

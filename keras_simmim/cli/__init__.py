@@ -22,7 +22,6 @@ command" finds it.
 """
 
 import argparse
-import sys
 
 from keras_simmim.cli import common
 from keras_simmim.cli.backbones import DEMO_BACKBONES

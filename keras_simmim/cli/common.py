@@ -51,9 +51,13 @@ def add_output_flags(parser, what):
 
 
 def finish_parser(parser, command, run):
-    """Adds `--output`, `--overwrite`, `--backend` and the run function."""
+    """Adds `--output`, `--overwrite`, `--backend`, `--verbose` and the run
+    function."""
     add_output_flags(parser, command)
     add_backend_flag(parser)
+    parser.add_argument(
+        "--verbose", action="store_true",
+        help="Show TensorFlow's start-up log lines (hidden by default).")
     parser.set_defaults(run=run)
 
 
@@ -195,6 +199,20 @@ def write_report(output, title, metrics, details):
     write_json_atomically(
         os.path.join(output, "report.json"), {"metrics": metrics, **details}
     )
+
+
+def run_progress(epochs):
+    """Keras's progress bar for a run fed to `fit()` one epoch at a time
+    (how the commands resume exactly): it prints `Epoch 3/8` for the run's
+    epochs instead of each `fit()`'s own `Epoch 3/3`, then the steps."""
+    import keras
+
+    class RunProgress(keras.callbacks.ProgbarLogger):
+        def set_params(self, params):
+            super().set_params(params)
+            self.epochs = epochs
+
+    return RunProgress()
 
 
 def verbosity():

@@ -50,7 +50,8 @@ def run(args):
     ):
         return args.output
     output, _, _ = common.prepare_output(
-        args.output, args.overwrite, settings, "inpaint", own_files=("inpainted.png", "inpainted.npy")
+        args.output, args.overwrite, settings, "inpaint",
+        own_files=("inpainted.png", "inpainted.npy"),
     )
     model = load_pretrained(args.from_)
     # The images take the model's size and channel count (grey data for

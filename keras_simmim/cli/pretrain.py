@@ -73,7 +73,6 @@ def add_parser(commands):
 
 
 def build_model(args, steps_per_epoch, channels=3):
-    import keras
 
     from keras_simmim import SimMIMModel
     from keras_simmim.downstream import warmup_cosine
@@ -116,7 +115,8 @@ def run_epochs(model, make_dataset, epochs, initial_epoch, callbacks,
         model.fit(
             make_dataset(epoch), epochs=epoch + 1, initial_epoch=epoch,
             shuffle=False,
-            validation_data=validation, callbacks=callbacks,
+            validation_data=validation,
+            callbacks=list(callbacks) + [common.run_progress(epochs)],
             verbose=common.verbosity(),
         )
     if checkpoint.stopped_on_nan:

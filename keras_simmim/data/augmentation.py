@@ -8,7 +8,6 @@ well (Keras converts the batches).
 
 import math
 
-import numpy as np
 import tensorflow as tf
 
 from keras_simmim.data.normalization import channel_statistics

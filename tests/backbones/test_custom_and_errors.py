@@ -5,7 +5,6 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-from keras import ops
 
 from keras_simmim import SimMIMModel
 from keras_simmim.backbones import BackboneAdapter

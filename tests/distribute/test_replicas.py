@@ -180,7 +180,7 @@ def run_script(script, backend):
         env=env, cwd=ROOT, capture_output=True, text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    line = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
+    line = [s for s in done.stdout.splitlines() if s.startswith("RESULT ")]
     return json.loads(line[-1][len("RESULT "):])
 
 

@@ -308,7 +308,9 @@ def test_errors_name_the_problem(images):
         SimMIMModel(keras.Sequential([keras.layers.Dense(2)]))
     with pytest.raises(ValueError, match=r"\(32, 32\).*mask_patch_size`=12"):
         SimMIMModel(tiny_vit(), mask_patch_size=12)
-    with pytest.raises(ValueError, match="not a multiple of.*model_patch_size=4.*ViTBackbone fixes"):
+    with pytest.raises(
+            ValueError,
+            match="not a multiple of.*model_patch_size=4.*ViTBackbone fixes"):
         SimMIMModel(tiny_vit(), mask_patch_size=6)
     model = SimMIMModel(backbone, mask_patch_size=8)
     with pytest.raises(ValueError, match=r"\(None, 32, 32, 3\).*\(2, 16, 16, 3\)"):
