@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_simmim.data.normalization import channel_statistics
 from keras_simmim.data.normalization import denormalize
+from keras_simmim.layers.masking import upsample_mask
 
 COLUMNS = ("original", "masked", "reconstruction", "visible + reconstruction")
 
@@ -19,6 +20,13 @@ __all__ = [
     "reconstruction_grid",
     "save_reconstruction_grid",
 ]
+
+
+def grid_to_pixels(mask, factor):
+    """`upsample_mask` for numpy masks: `(batch, h, w)` -> bool
+    `(batch, h * factor, w * factor)`."""
+    mask = np.asarray(mask).astype(bool)
+    return np.asarray(keras.ops.convert_to_numpy(upsample_mask(mask, factor)))
 
 def _displayable(pixels):
     """uint8 `(..., C)` -> RGB `(..., 3)`: the first three channels when
@@ -73,8 +81,8 @@ def reconstruction_grid(images, reconstruction, mask, mean=None, std=None):
             f"(batch, H, W, C). Received: {images.shape} and "
             f"{reconstruction.shape}."
         )
-    factor = images.shape[1] // mask.shape[1]
-    pixel_mask = mask.repeat(factor, 1).repeat(factor, 2)[..., None]
+    pixel_mask = grid_to_pixels(mask, images.shape[1] // mask.shape[1])
+    pixel_mask = pixel_mask[..., None]
     original = denormalize(images, mean, std)
     predicted = denormalize(reconstruction, mean, std)
     masked = np.where(pixel_mask, np.uint8(127), original)
@@ -191,8 +199,7 @@ def fixed_mask(model, num_images, seed=0):
     for row in blocks:
         row[rng.choice(rows * cols, count, replace=False)] = True
     factor = model.mask_patch_size // model.patch_size
-    blocks = blocks.reshape(num_images, rows, cols)
-    return blocks.repeat(factor, 1).repeat(factor, 2)
+    return grid_to_pixels(blocks.reshape(num_images, rows, cols), factor)
 
 
 class ReconstructionPreview(keras.callbacks.Callback):

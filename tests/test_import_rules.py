@@ -15,6 +15,7 @@ PACKAGE = os.path.join(ROOT, "keras_simmim")
 # Subpackage (or top-level module) -> the keras_simmim parts it may import.
 ALLOWED = {
     "version": set(),
+    "_startup": set(),
     "utils": set(),
     "distribute": {"utils"},
     "layers": {"distribute", "utils"},
@@ -28,14 +29,15 @@ ALLOWED = {
                    "training", "utils"},
     "multimodal": {"backbones", "data", "distribute", "layers", "models",
                    "downstream", "utils"},
-    "visualization": {"data"},
+    "visualization": {"data", "layers"},
     "cli": None,  # public API only, checked below
     "__init__": None,
     "__main__": None,
 }
 # The only places that may import a backend framework: `data/` builds the
-# tf.data pipelines, `distribute/` holds the replica helpers.
-BACKEND_IMPORTS = {"data", "distribute"}
+# tf.data pipelines, `distribute/` holds the replica helpers, `_startup`
+# imports TensorFlow quietly for the command.
+BACKEND_IMPORTS = {"data", "distribute", "_startup"}
 FRAMEWORKS = ("tensorflow", "jax", "torch")
 
 

@@ -1,14 +1,22 @@
 """Inpainting quality: PSNR on masked pixels and classical baselines."""
 
 import numpy as np
+from keras import ops
+
+from keras_simmim.layers.masking import upsample_mask
 
 
 def pixel_mask_from_grid(mask, image_shape):
-    """`(batch, h, w)` mask grid -> `(batch, H, W)` bool pixel mask."""
+    """`(batch, h, w)` mask grid -> `(batch, H, W)` bool pixel mask (square
+    grid cells, as every model's mask grid has)."""
     mask = np.asarray(mask).astype(bool)
-    factor_h = image_shape[0] // mask.shape[1]
-    factor_w = image_shape[1] // mask.shape[2]
-    return mask.repeat(factor_h, 1).repeat(factor_w, 2)
+    factor = image_shape[0] // mask.shape[1]
+    if mask.shape[2] * factor != image_shape[1]:
+        raise ValueError(
+            f"`mask` of shape {mask.shape} does not tile images of size "
+            f"{tuple(image_shape[:2])} with square cells."
+        )
+    return np.asarray(ops.convert_to_numpy(upsample_mask(mask, factor)))
 
 
 def masked_psnr(predicted, target, pixel_mask, max_value=255.0):
