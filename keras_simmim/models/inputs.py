@@ -40,10 +40,12 @@ class MaskedImageInputs:
             images = ops.reshape(images, (-1,) + tuple(self.image_shape))
         return images
 
-    def _standardize_mask(self, mask):
+    def _standardize_mask(self, mask, batch=None):
         """`mask` as a boolean `(batch, rows, cols)` on the mask grid, from
         `(batch, rows, cols)` or row-major `(batch, rows * cols)`, in any
-        dtype (1 / True = masked)."""
+        dtype (1 / True = masked). `batch` (the images' batch size) makes a
+        mask whose static shape is unknown fail at run time when its size
+        is wrong, instead of being reshaped into another batch."""
         rows, cols = self.mask_shape
         shape = static_shape(mask)
         fits = shape is None or (
@@ -60,7 +62,8 @@ class MaskedImageInputs:
                 f"Received shape: {shape}."
             )
         if shape is None or len(shape) == 2 or None in shape[1:]:
-            mask = ops.reshape(mask, (-1, rows, cols))
+            mask = ops.reshape(mask, (-1 if batch is None else batch,
+                                      rows, cols))
         if mask.dtype == "bool":
             return mask
         return ops.greater(ops.cast(mask, "float32"), 0.5)

@@ -174,7 +174,7 @@ class MaskedImageModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
         random mask from `masking` when None."""
         if mask is None:
             return self.masking(images)
-        return self._standardize_mask(mask)
+        return self._standardize_mask(mask, batch=ops.shape(images)[0])
 
     def masked_encode(self, images, mask):
         """Embeds `images`, blends the mask token where `mask` is True (the

@@ -259,10 +259,10 @@ class SimMIMModel(MaskedImageModel):
         """
         images = np.asarray(ops.convert_to_numpy(images), "float32")
         self._check_images(images)
-        inputs = images if mask is None else {
-            "images": images,
-            "mask": np.asarray(ops.convert_to_numpy(mask), "float32"),
-        }
+        if mask is not None:
+            mask = np.asarray(ops.convert_to_numpy(mask), "float32")
+            self._standardize_mask(mask)  # names a wrong shape, eagerly
+        inputs = images if mask is None else {"images": images, "mask": mask}
         outputs = self.predict(inputs, batch_size=batch_size, verbose=0)
         pixels = self.reconstruction_to_images(
             images, outputs["reconstruction"]
