@@ -25,21 +25,24 @@ def add_parser(commands):
         "of images, a TFDS dataset or built-in data (no labels used).",
     )
     parser.add_argument(
-        "--data", default="synthetic",
-        help="synthetic (default), digits, tfds:NAME, or a folder of images.",
+        "--data", default="digits",
+        help="digits (default: the real handwritten scans that ship with "
+        "scikit-learn), synthetic, tfds:NAME, or a folder of images.",
     )
     parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
                         default="vit", help=BACKBONE_HELP)
-    parser.add_argument("--epochs", type=common.positive_int, default=8)
+    parser.add_argument("--epochs", type=common.positive_int, default=40)
     parser.add_argument("--image-size", type=common.positive_int, default=32)
     parser.add_argument("--batch-size", type=common.positive_int, default=64)
     parser.add_argument(
-        "--num-images", type=common.positive_int, default=2048,
-        help="Training images of --data synthetic.",
+        "--num-images", type=common.positive_int, default=None,
+        help="Images per split of a built-in --data (default: all of the "
+        "digits' 1259 training images; 2048 synthetic scenes).",
     )
     parser.add_argument("--patch-size", type=common.positive_int, default=4)
     parser.add_argument("--mask-patch-size", type=common.positive_int,
-                        default=8)
+                        default=4, help="Side of a masked square in pixels "
+                        "(default 4: a digit's stroke width at 32 px).")
     parser.add_argument("--mask-ratio", type=common.open_fraction,
                         default=0.6, help="Fraction of blocks masked, in "
                         "(0, 1) (default 0.6).")

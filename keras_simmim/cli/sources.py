@@ -42,7 +42,7 @@ def builtin_arrays(spec, split, image_size, num_images=None):
 
     images, labels = load_builtin(
         spec, split, image_size=image_size,
-        num_images=num_images if spec == "synthetic" else None,
+        num_images=num_images,
     )
     images.setflags(write=False)
     labels.setflags(write=False)

@@ -3,6 +3,7 @@
 from keras_simmim.data.digits import load_digits
 from keras_simmim.data.synthetic import synthetic_scenes
 from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_positive_int
 
 BUILTIN_DATASETS = ("digits", "synthetic")
 # Synthetic scenes: fixed seeds and sizes per split.
@@ -17,8 +18,10 @@ def load_builtin(name, split="train", image_size=32, num_images=None):
             or `"synthetic"` (generated shapes, 3 classes).
         split: `"train"`, `"validation"` or `"test"` (fixed splits).
         image_size: int, output height and width.
-        num_images: synthetic only, override the split's size (2048 / 256 /
-            512 images).
+        num_images: int or None, the number of images. Synthetic scenes:
+            that many are generated instead of the split's 2048 / 256 / 512.
+            Digits: the first `num_images` of the fixed split (at most its
+            1259 / 179 / 359 images). None: the whole split.
 
     Returns:
         `(images, labels)`, uint8 `(n, size, size, 3)` and int32 `(n,)`.
@@ -31,12 +34,15 @@ def load_builtin(name, split="train", image_size=32, num_images=None):
     """
     check_choice("name", name, BUILTIN_DATASETS)
     check_choice("split", split, tuple(_SYNTHETIC_SPLITS))
+    if num_images is not None:
+        check_positive_int("num_images", num_images)
     if name == "digits":
-        if num_images is not None:
+        images, labels = load_digits(split, image_size=image_size)
+        if num_images is not None and num_images > len(images):
             raise ValueError(
-                "`num_images` applies to the synthetic dataset only; the "
-                "digits splits have fixed sizes."
+                f"`num_images` must be at most the digits {split!r} split's "
+                f"{len(images)} images. Received: num_images={num_images}."
             )
-        return load_digits(split, image_size=image_size)
+        return images[:num_images], labels[:num_images]
     seed, size = _SYNTHETIC_SPLITS[split]
     return synthetic_scenes(num_images or size, image_size=image_size, seed=seed)

@@ -180,8 +180,14 @@ def test_builtin_and_stratified_subset():
     picked = stratified_subset(labels, 0.1, seed=1)
     assert set(np.unique(labels[picked])) == set(np.unique(labels))
     assert not np.array_equal(picked, stratified_subset(labels, 0.1, seed=2))
+    first, first_labels = load_builtin("digits", num_images=5, image_size=8)
+    whole, whole_labels = load_builtin("digits", image_size=8)
+    np.testing.assert_array_equal(first, whole[:5])
+    np.testing.assert_array_equal(first_labels, whole_labels[:5])
+    with pytest.raises(ValueError, match="num_images=2000"):
+        load_builtin("digits", num_images=2000)
     with pytest.raises(ValueError, match="num_images"):
-        load_builtin("digits", num_images=5)
+        load_builtin("synthetic", num_images=0)
 
 
 def test_grey_batches_for_an_rgb_model_fail_clearly():
