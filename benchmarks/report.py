@@ -25,3 +25,70 @@ def write_markdown(path, generated):
             reading = "\n" + old[old.index(READING):]
     with open(path, "w") as f:
         f.write(generated.rstrip("\n") + "\n" + reading)
+
+
+def run_info():
+    """What a results row needs to be reproduced and compared: the commit
+    (and whether the tree had uncommitted changes), the backend and Keras
+    version, and the CPU model with the instruction-set flags that change
+    bfloat16 / matmul speed (these machines differ: some have AMX)."""
+    import platform
+    import subprocess
+
+    import keras
+
+    def git(*args):
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=os.path.dirname(__file__),
+                capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+
+    model, flags = platform.processor() or None, set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model in (None, ""):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "uncommitted_changes": bool(git("status", "--porcelain", "--",
+                                        ".", ":!benchmarks")),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "cpu": model,
+        "cpu_flags": [flag for flag in wanted if flag in flags],
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def paired_test(baseline, treatment, alpha=0.05):
+    """Paired comparison over seeds: mean difference, its standard error
+    (ddof 1), a two-sided paired t-test, and whether it clears `alpha`.
+
+    With one seed there is no test: `p` is None and `significant` False.
+    """
+    import numpy as np
+
+    a = np.asarray(baseline, "float64")
+    b = np.asarray(treatment, "float64")
+    diff = b - a
+    result = {"mean_diff": float(diff.mean()), "n": int(len(diff)),
+              "std_err": None, "t": None, "p": None, "significant": False,
+              "test": f"paired t-test, two-sided, alpha {alpha}"}
+    if len(diff) > 1:
+        from scipy import stats
+
+        result["std_err"] = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+        test = stats.ttest_rel(b, a)
+        result["t"], result["p"] = float(test.statistic), float(test.pvalue)
+        result["significant"] = bool(test.pvalue < alpha)
+    return result

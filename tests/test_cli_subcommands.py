@@ -118,3 +118,32 @@ def test_subcommand_errors(tmp_path):
                   "0.5", "--output", str(tmp_path / "o4")])
     with pytest.raises(SystemExit):
         cli.main(["finetune", "--labels-fraction", "0"])
+
+
+def test_upscale_from_pretrained_and_from_scratch(pretrained, tmp_path):
+    from keras_simmim.downstream import SuperResolutionModel
+
+    up = str(tmp_path / "up")
+    flags = ["upscale", "--from", pretrained, "--epochs", "1",
+             "--split", "validation", "--num-images", "2", "--output", up]
+    cli.main(flags)
+    metrics = report(up)
+    assert metrics["scale"] == 2 and metrics["images"] == 179
+    assert {"psnr_bicubic", "psnr_model", "ssim_bicubic", "ssim_model"} <= (
+        set(metrics))
+    assert metrics["psnr_gain_db"] == pytest.approx(
+        metrics["psnr_model"] - metrics["psnr_bicubic"])
+    model = keras.saving.load_model(os.path.join(up, "model.keras"))
+    assert isinstance(model, SuperResolutionModel)
+    assert model.image_shape == (16, 16, 3)
+    assert os.path.isfile(os.path.join(up, "upscaled.png"))
+    before = os.path.getmtime(os.path.join(up, "report.json"))
+    cli.main(flags)  # finished: nothing is trained or rewritten
+    assert os.path.getmtime(os.path.join(up, "report.json")) == before
+
+    scratch = str(tmp_path / "scratch")
+    cli.main(["upscale", "--image-size", "16", "--scale", "4", "--epochs",
+              "1", "--split", "validation", "--output", scratch])
+    assert report(scratch)["scale"] == 4
+    with pytest.raises(SystemExit):
+        cli.main(["upscale", "--scale", "3", "--output", str(tmp_path / "x")])

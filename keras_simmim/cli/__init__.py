@@ -12,6 +12,8 @@ Subcommands (each writes its outputs, including `report.json` /
 * `probe`: linear probe and k-NN accuracy of frozen features.
 * `evaluate`: accuracy of a classifier or the loss of a SimMIM model.
 * `inpaint`: fills random masks; PSNR against classical baselines.
+* `upscale`: super-resolution fine-tuning (x2, x4); PSNR / SSIM against
+  bicubic upsampling and a before/after picture.
 
 Training subcommands killed at any point (SIGKILL included) resume with the
 same command from the last complete epoch, with the optimizer state, the
@@ -27,7 +29,8 @@ from keras_simmim.cli import common
 from keras_simmim.cli.backbones import DEMO_BACKBONES
 from keras_simmim.cli.pretrain import RUN_SETTINGS
 
-SUBCOMMANDS = ("pretrain", "finetune", "probe", "evaluate", "inpaint")
+SUBCOMMANDS = ("pretrain", "finetune", "probe", "evaluate", "inpaint",
+               "upscale")
 
 
 def build_parser():
@@ -36,13 +39,14 @@ def build_parser():
     from keras_simmim.cli import inpaint
     from keras_simmim.cli import pretrain
     from keras_simmim.cli import probe
+    from keras_simmim.cli import upscale
 
     parser = argparse.ArgumentParser(
         prog="keras-simmim",
         description="SimMIM masked image modeling with Keras 3.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (pretrain, finetune, probe, evaluate, inpaint):
+    for module in (pretrain, finetune, probe, evaluate, inpaint, upscale):
         module.add_parser(commands)
     return parser
 

@@ -136,13 +136,13 @@ def channels_of(dataset):
     return int(spec.shape[-1])
 
 
-def first_images(dataset, count):
-    """Up to `count` images (numpy) from a dataset of batches."""
+def first_images(dataset, count=None):
+    """Up to `count` images (numpy) from a dataset of batches; None: all."""
     taken = []
     for batch in dataset:
         batch = batch[0] if isinstance(batch, tuple) else batch
         taken.append(np.asarray(batch))
-        if sum(len(t) for t in taken) >= count:
+        if count is not None and sum(len(t) for t in taken) >= count:
             break
     return np.concatenate(taken)[:count]
 

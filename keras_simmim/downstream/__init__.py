@@ -1,4 +1,5 @@
-"""Downstream use of pretrained backbones: fine-tuning, probes, k-NN."""
+"""Downstream use of pretrained backbones: fine-tuning, probes, k-NN,
+super-resolution."""
 
 from keras_simmim.downstream.classifier import SimMIMClassifier
 from keras_simmim.downstream.classifier import SmoothedSparseCrossEntropy
@@ -13,12 +14,18 @@ from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.downstream.layer_decay import warmup_cosine
 from keras_simmim.downstream.probe import fit_linear_probe
+from keras_simmim.downstream.super_resolution import SuperResolutionModel
+from keras_simmim.downstream.super_resolution import bicubic_upscale
+from keras_simmim.downstream.super_resolution import degrade
 
 __all__ = [
     "LayerDecayAdamW",
     "SimMIMClassifier",
     "SmoothedSparseCrossEntropy",
+    "SuperResolutionModel",
     "biharmonic_fill",
+    "bicubic_upscale",
+    "degrade",
     "extract_features",
     "fit_linear_probe",
     "knn_accuracy",

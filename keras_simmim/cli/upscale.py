@@ -1,0 +1,235 @@
+"""`keras-simmim upscale`: super-resolution fine-tuning, resumable, with
+PSNR / SSIM against bicubic upsampling."""
+
+import os
+import time
+
+from keras_simmim.cli import common
+from keras_simmim.cli import sources
+from keras_simmim.cli.backbones import BACKBONE_HELP
+from keras_simmim.cli.backbones import DEMO_BACKBONES
+from keras_simmim.cli.downstream_flags import image_channels_of
+from keras_simmim.cli.downstream_flags import image_size_of
+from keras_simmim.cli.pretrain import epoch_seed
+from keras_simmim.cli.pretrain import run_epochs
+
+RUN_SETTINGS = (
+    "from_", "backbone", "image_size", "patch_size", "data", "scale",
+    "epochs", "batch_size", "learning_rate", "layer_decay", "augment", "seed",
+)
+
+
+def add_parser(commands):
+    import argparse
+
+    parser = commands.add_parser(
+        "upscale",
+        help="Fine-tune a (pretrained) backbone for super-resolution (x2, "
+        "x4): bicubically blurred images -> originals; writes before/after "
+        "pictures and PSNR / SSIM against bicubic upsampling.",
+    )
+    parser.add_argument(
+        "--from", dest="from_", default=None, metavar="PRETRAINED",
+        help="A `keras-simmim pretrain` output folder, preset directory or "
+        "SimMIMModel .keras file. Without it, a random-init --backbone (the "
+        "from-scratch baseline).",
+    )
+    parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
+                        default="vit", help=BACKBONE_HELP + " (without --from)")
+    parser.add_argument("--image-size", type=common.positive_int, default=32,
+                        help="Output image size (without --from).")
+    parser.add_argument("--patch-size", type=common.positive_int, default=4)
+    parser.add_argument(
+        "--data", default="digits",
+        help="digits (default), synthetic, tfds:NAME or a folder of images "
+        "(train/ and test/ subfolders give the splits).",
+    )
+    parser.add_argument("--scale", type=int, choices=(2, 4), default=2,
+                        help="Upsampling factor (default 2).")
+    parser.add_argument("--epochs", type=common.positive_int, default=20)
+    parser.add_argument("--batch-size", type=common.positive_int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--layer-decay", type=float, default=None,
+        help="Layer-wise lr decay (default 0.75 with --from, 1.0 without).",
+    )
+    parser.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, default=True,
+        help="Random resized crops and flips of the training images.",
+    )
+    parser.add_argument("--split", default="test", choices=sources.SPLITS,
+                        help="Split the metrics are measured on.")
+    parser.add_argument("--num-images", type=common.positive_int, default=8,
+                        help="Images in the before/after picture.")
+    parser.add_argument("--seed", type=int, default=0)
+    common.finish_parser(parser, "upscale", run)
+    return parser
+
+
+def pairs(images, scale, batch_size):
+    """`(blurred, original)` batches of `images` (numpy), in order."""
+    import keras
+    import numpy as np
+
+    from keras_simmim.downstream import degrade
+
+    blurred = np.asarray(keras.ops.convert_to_numpy(degrade(images, scale)))
+
+    class Pairs(keras.utils.PyDataset):
+        def __len__(self):
+            return -(-len(images) // batch_size)
+
+        def __getitem__(self, index):
+            batch = slice(index * batch_size, (index + 1) * batch_size)
+            return blurred[batch], images[batch]
+
+    return Pairs()
+
+
+def image_metrics(model, images):
+    """PSNR (and SSIM with scikit-image) of the model and of bicubic
+    upsampling on 8-bit pixels, averaged over images."""
+    import keras
+    import numpy as np
+
+    from keras_simmim.data import denormalize
+
+    scale = model.scale
+    blurred = np.asarray(keras.ops.convert_to_numpy(model.degrade(images)))
+    restored = model.predict(blurred, batch_size=64, verbose=0)
+    truth, arms = denormalize(images), {
+        "bicubic": denormalize(blurred), "model": denormalize(restored)}
+    metrics = {}
+    for name, pixels in arms.items():
+        pixels = np.clip(np.round(pixels), 0, 255)
+        error = ((pixels - truth) ** 2).mean(axis=(1, 2, 3))
+        psnr = 10 * np.log10(255.0 ** 2 / np.maximum(error, 1e-10))
+        metrics[f"psnr_{name}"] = float(psnr.mean())
+        try:
+            from skimage.metrics import structural_similarity
+        except ImportError:
+            continue
+        metrics[f"ssim_{name}"] = float(np.mean([
+            structural_similarity(
+                t, p, data_range=255, channel_axis=-1,
+                win_size=min(7, t.shape[0] - (1 - t.shape[0] % 2)))
+            for t, p in zip(truth, pixels)
+        ]))
+    metrics["psnr_gain_db"] = metrics["psnr_model"] - metrics["psnr_bicubic"]
+    metrics["scale"] = scale
+    metrics["images"] = int(len(images))
+    return metrics, blurred, restored
+
+
+def save_picture(path, images, blurred, restored, scale):
+    """Columns: low resolution (nearest), bicubic, model, original."""
+    import numpy as np
+    from PIL import Image
+
+    from keras_simmim.data import denormalize
+    from keras_simmim.visualization import label_columns
+
+    def pixels(x):
+        return np.clip(np.round(denormalize(x)), 0, 255).astype("uint8")
+
+    low = np.repeat(np.repeat(images[:, ::scale, ::scale], scale, 1), scale, 2)
+    rows = [np.concatenate([pixels(c[i]) for c in (low, blurred, restored,
+                                                    images)], axis=1)
+            for i in range(len(images))]
+    grid = np.concatenate(rows, axis=0)
+    if grid.shape[-1] == 1:
+        grid = grid[..., 0]
+    zoom = max(1, 128 // images.shape[1])
+    picture = Image.fromarray(grid).resize(
+        (grid.shape[1] * zoom, grid.shape[0] * zoom), Image.NEAREST)
+    label_columns(picture, (f"low resolution (1/{scale})", "bicubic",
+                            "model", "original")).save(path)
+
+
+def run(args):
+    import keras
+
+    from keras_simmim.cli.backbones import downstream_backbone
+    from keras_simmim.downstream import SuperResolutionModel
+    from keras_simmim.training import ResumableCheckpoint
+    from keras_simmim.training import save_model_atomically
+
+    if args.layer_decay is None:
+        args.layer_decay = 0.75 if args.from_ else 1.0
+    settings = common.fingerprint(args, RUN_SETTINGS)
+    settings["from"] = settings.pop("from_")
+    output, checkpoints, resume = common.prepare_output(
+        args.output, args.overwrite, settings, "upscale",
+        own_files=("upscaled.png",),
+    )
+    if resume and resume[1]["epoch"] >= args.epochs and os.path.exists(
+        os.path.join(output, "report.json")
+    ):
+        print(f"keras-simmim: the run in {output!r} is already complete.")
+        return output
+    keras.utils.set_random_seed(args.seed)
+    if resume is None:
+        backbone, origin = downstream_backbone(args)
+        image_size = image_size_of(backbone, args)
+        channels = image_channels_of(backbone)
+    else:
+        model = common.load_checkpoint_model(resume)
+        origin = "resumed checkpoint"
+        image_size, channels = model.image_shape[0], model.image_shape[-1]
+
+    def images_of(split, epoch=None):
+        data = sources.open_split(
+            args.data, split, image_size, with_labels=False,
+            channels=channels, batch_size=256,
+            augment=args.augment and epoch is not None,
+            shuffle=epoch is not None, seed=epoch_seed(args.seed, epoch or 0),
+        )
+        if data is None:
+            raise SystemExit(
+                f"keras-simmim: --data {args.data} has no {split!r} split.")
+        return sources.first_images(data)
+
+    def dataset(epoch):
+        return pairs(images_of("train", epoch), args.scale, args.batch_size)
+
+    steps_per_epoch = len(dataset(0))
+    if resume is None:
+        try:
+            model = SuperResolutionModel(
+                backbone, scale=args.scale,
+                image_shape=(image_size, image_size, channels))
+        except ValueError as error:
+            raise SystemExit(f"keras-simmim: {error}") from None
+        model.compile_for_super_resolution(
+            learning_rate=args.learning_rate,
+            total_steps=max(2, args.epochs * steps_per_epoch),
+            layer_decay=args.layer_decay,
+        )
+        initial_epoch, previous = 0, {}
+    else:
+        initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
+        print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
+    print(
+        f"keras-simmim upscale: backend={keras.backend.backend()}, backbone "
+        f"{origin}, x{args.scale}, data={args.data} ({steps_per_epoch} "
+        f"batches of {args.batch_size}, {image_size}px), {args.epochs} "
+        f"epochs, output folder: {os.path.abspath(output)}"
+    )
+    checkpoint = ResumableCheckpoint(checkpoints, settings, previous)
+    start = time.time()
+    run_epochs(model, dataset, args.epochs, initial_epoch, [checkpoint])
+    seconds = round(time.time() - start, 1)
+    held_out = images_of(args.split)
+    metrics, blurred, restored = image_metrics(model, held_out)
+    metrics["train_seconds_this_process"] = seconds
+    count = min(args.num_images, len(held_out))
+    save_picture(os.path.join(output, "upscaled.png"), held_out[:count],
+                 blurred[:count], restored[:count], args.scale)
+    save_model_atomically(model, os.path.join(output, "model.keras"))
+    common.write_report(
+        output, "keras-simmim upscale", metrics,
+        {"settings": settings, "backend": keras.backend.backend(),
+         "history": checkpoint.history, "split": args.split},
+    )
+    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
+    return output
