@@ -172,6 +172,35 @@ class BackboneAdapter:
             "for the ViT family."
         )
 
+    # Optional hooks for conditioning the backbone between its stages
+    # (`keras_simmim.multimodal.FiLMFusion`).
+    def modulation_points(self):
+        """Channel counts of the features at the points where
+        `encode_modulated` lets a caller change them, in order: one per
+        stage (CNNs) or block (ViT), the last on the final feature grid.
+        None when the adapter cannot split its backbone."""
+        return None
+
+    def encode_modulated(self, embeddings, modulate):
+        """`encode(embeddings)` with `modulate(index, features)` applied to
+        the features after each point of `modulation_points()`.
+
+        `features` is channels-last: a grid `(batch, h, w, channels)`
+        between CNN stages and at the last point, a token sequence
+        `(batch, tokens, channels)` between transformer blocks. `modulate`
+        returns a tensor of the same shape, which the rest of the backbone
+        then runs on. Only the backbone's own layers are called (its
+        weights are shared, not copied), so with `modulate` returning its
+        input the result equals `encode(embeddings)`.
+        """
+        raise ValueError(
+            f"{type(self).__name__} cannot run {type(self.backbone).__name__}"
+            " stage by stage. Backbones that can be modulated between "
+            "stages: functional Keras CNNs (keras.applications, a "
+            "functional conv stack), keras_hub.models.ResNetBackbone, "
+            "ViTBackbone and SwinTransformerBackbone."
+        )
+
     def tokens(self, embeddings):
         """The encoder's input sequence for an embedding grid.
 

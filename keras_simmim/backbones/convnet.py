@@ -76,6 +76,79 @@ def feature_map_tensor(model):
     return None
 
 
+def _graph_nodes(model):
+    """The call nodes of functional `model`, in an order that runs it.
+
+    Uses Keras's private graph (`_nodes_by_depth`, as `_run_through_graph`
+    does); pyproject bounds Keras below 3.16.
+    """
+    by_depth = model._nodes_by_depth
+    return [
+        node
+        for depth in sorted(by_depth, reverse=True)
+        for node in by_depth[depth]
+        if node.operation is not None and not node.is_input
+    ]
+
+
+def stage_ends(model, image_shape):
+    """Where a functional CNN can be modulated between its stages.
+
+    A stage end is a 4-D tensor that every path from the input to the
+    output passes through (no skip connection jumps over it: the end of a
+    residual block, not its inside), the last such tensor at its
+    resolution. Resolutions that do not divide the image (a stem's zero
+    padding) and the input's own resolution and channels (preprocessing
+    such as `Rescaling`) are skipped. The last stage end is the output.
+
+    Args:
+        model: a single-input, single-output functional Keras model.
+        image_shape: `(H, W, C)`, the size the shapes are measured at.
+
+    Returns:
+        A list of `(operation, channels)`, input to output, one per stage
+        end; the operation (called once in `model`) produces it.
+    """
+    nodes = _graph_nodes(model)
+    calls = {}
+    last_use = {}
+    for index, node in enumerate(nodes):
+        calls[id(node.operation)] = calls.get(id(node.operation), 0) + 1
+        for tensor in node.input_tensors:
+            last_use[id(tensor)] = index
+    for tensor in model.outputs:
+        last_use[id(tensor)] = len(nodes)
+    live = {id(t) for t in model.inputs if id(t) in last_use}
+    cuts = []
+    for index, node in enumerate(nodes):
+        live.update(id(t) for t in node.outputs)
+        live = {t for t in live if last_use.get(t, -1) > index}
+        outputs = node.outputs
+        if (len(outputs) == 1 and live == {id(outputs[0])}
+                and len(outputs[0].shape) == 4
+                and calls[id(node.operation)] == 1):
+            cuts.append(node)
+    if not cuts:
+        return []
+    probe = keras.Model(model.inputs, [node.outputs[0] for node in cuts])
+    specs = probe.compute_output_spec(
+        keras.KerasTensor((1,) + tuple(image_shape)))
+    height, width, channels = image_shape
+    ends = []
+    for node, spec in zip(cuts, specs):
+        rows, cols, depth = spec.shape[1:]
+        if ends and ends[-1][0] == (rows, cols):
+            ends[-1] = ((rows, cols), node.operation, depth)
+        else:
+            ends.append(((rows, cols), node.operation, depth))
+    return [
+        (operation, int(depth))
+        for (rows, cols), operation, depth in ends
+        if rows and cols and height % rows == 0 and width % cols == 0
+        and (rows, cols, depth) != (height, width, channels)
+    ]
+
+
 @register_adapter
 class ConvNetAdapter(BackboneAdapter):
     """Masks a functional CNN in pixel space (see module doc).
@@ -170,6 +243,39 @@ class ConvNetAdapter(BackboneAdapter):
 
     def encode(self, embeddings):
         return self.features(embeddings)
+
+    def _stage_ends(self):
+        key = tuple(self.image_shape)
+        if getattr(self, "_stage_ends_for", None) != key:
+            self._stage_ends_cache = stage_ends(self.features, key)
+            self._stage_ends_for = key
+        return self._stage_ends_cache
+
+    def modulation_points(self):
+        # The ends of the CNN's stages (see `stage_ends`); the last is the
+        # feature map `encode` returns.
+        return [channels for _, channels in self._stage_ends()] or None
+
+    def encode_modulated(self, embeddings, modulate):
+        ends = self._stage_ends()
+        if not ends:
+            super().encode_modulated(embeddings, modulate)  # raises
+        index = {id(operation): i for i, (operation, _) in enumerate(ends)}
+
+        def call(operation, *args, **kwargs):
+            outputs = operation(*args, **kwargs)
+            point = index.get(id(operation))
+            return outputs if point is None else modulate(point, outputs)
+
+        # The functional model's own graph walk with the same layer
+        # objects (Keras's private `_run_through_graph`, which
+        # `keras.models.clone_model` uses): nothing is copied.
+        outputs = self.features._run_through_graph(
+            [embeddings], operation_fn=lambda operation: operation,
+            call_fn=call)
+        if isinstance(outputs, (list, tuple)):
+            outputs = outputs[0]
+        return outputs
 
 
 @register_adapter

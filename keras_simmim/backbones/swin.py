@@ -64,6 +64,27 @@ class SwinAdapter(BackboneAdapter):
         x = self.backbone.norm(x)
         return tokens_to_grid(x, height // self.stride, width // self.stride)
 
+    def modulation_points(self):
+        # After every stage but the last (its patch merging included), then
+        # on the final grid (after the final LayerNorm).
+        points = []
+        for index, stage in enumerate(self.backbone.stages):
+            dim = self.backbone.embed_dim * 2 ** index
+            merged = stage.downsample is not None
+            points.append(int(dim * 2 if merged else dim))
+        return points
+
+    def encode_modulated(self, embeddings, modulate):
+        height, width = self.image_shape[:2]
+        x = grid_to_tokens(embeddings)
+        x = self.backbone.get_layer("pos_drop")(x)
+        stages = self.backbone.stages
+        for index, stage in enumerate(stages[:-1]):
+            x = modulate(index, stage(x))
+        x = self.backbone.norm(stages[-1](x))
+        grid = tokens_to_grid(x, height // self.stride, width // self.stride)
+        return modulate(len(stages) - 1, grid)
+
     def layer_groups(self):
         # As SimMIM's Swin fine-tuning: one depth per block; a stage's patch
         # merging shares the depth of the stage's last block.

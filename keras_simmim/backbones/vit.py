@@ -97,6 +97,20 @@ class ViTAdapter(PatchTokenAdapter):
     def encode_tokens(self, tokens):
         return self.encoder(tokens)
 
+    def modulation_points(self):
+        # After every block but the last (the residual stream, class token
+        # included), then on the final grid (after the final LayerNorm).
+        return [int(self.backbone.hidden_dim)] * self.encoder.num_layers
+
+    def encode_modulated(self, embeddings, modulate):
+        _, rows, cols, _ = embeddings.shape
+        x = self.encoder.dropout(self._tokens(embeddings))
+        blocks = self.encoder.encoder_layers
+        for index, block in enumerate(blocks[:-1]):
+            x = modulate(index, block(x))
+        x = self.encoder.layer_norm(blocks[-1](x))
+        return modulate(len(blocks) - 1, self._to_grid(x, rows, cols))
+
     def features_at(self, embeddings, depth):
         _, rows, cols, _ = embeddings.shape
         x = self.encoder.dropout(self._tokens(embeddings))

@@ -1,8 +1,13 @@
-"""Data: loaders, SimMIM's augmentation, built-in datasets, normalisation."""
+"""Data: loaders, SimMIM's augmentation, built-in datasets (the digits
+scattered on canvases for detection among them), normalisation."""
 
 from keras_simmim.data.augmentation import ImagePreprocessor
 from keras_simmim.data.builtin import BUILTIN_DATASETS
 from keras_simmim.data.builtin import load_builtin
+from keras_simmim.data.detection import BOUNDING_BOX_FORMATS
+from keras_simmim.data.detection import check_detection_targets
+from keras_simmim.data.detection import convert_boxes
+from keras_simmim.data.detection import load_digit_detection
 from keras_simmim.data.digits import load_digits
 from keras_simmim.data.loaders import from_arrays
 from keras_simmim.data.loaders import from_folder
@@ -23,6 +28,7 @@ from keras_simmim.data.synthetic import SHAPE_NAMES
 from keras_simmim.data.synthetic import synthetic_scenes
 
 __all__ = [
+    "BOUNDING_BOX_FORMATS",
     "BUILTIN_DATASETS",
     "GREY_MEAN",
     "GREY_STD",
@@ -31,6 +37,8 @@ __all__ = [
     "ImagePreprocessor",
     "SHAPE_NAMES",
     "channel_statistics",
+    "check_detection_targets",
+    "convert_boxes",
     "denormalize",
     "from_arrays",
     "from_folder",
@@ -38,6 +46,7 @@ __all__ = [
     "language_prior_accuracy",
     "list_image_files",
     "load_builtin",
+    "load_digit_detection",
     "load_digits",
     "load_sort_of_clevr",
     "normalize",

@@ -1,8 +1,13 @@
 """Downstream use of pretrained backbones: fine-tuning, probes, k-NN,
-super-resolution."""
+object detection, super-resolution."""
 
 from keras_simmim.downstream.classifier import SimMIMClassifier
 from keras_simmim.downstream.classifier import SmoothedSparseCrossEntropy
+from keras_simmim.downstream.detection import DETECTORS
+from keras_simmim.downstream.detection import NamedPyramidBackbone
+from keras_simmim.downstream.detection import PyramidImageEncoder
+from keras_simmim.downstream.detection import SimpleFeaturePyramid
+from keras_simmim.downstream.detection import build_object_detector
 from keras_simmim.downstream.features import extract_features
 from keras_simmim.downstream.inpainting import biharmonic_fill
 from keras_simmim.downstream.inpainting import masked_psnr
@@ -19,12 +24,17 @@ from keras_simmim.downstream.super_resolution import bicubic_upscale
 from keras_simmim.downstream.super_resolution import degrade
 
 __all__ = [
+    "DETECTORS",
     "LayerDecayAdamW",
+    "NamedPyramidBackbone",
+    "PyramidImageEncoder",
     "SimMIMClassifier",
+    "SimpleFeaturePyramid",
     "SmoothedSparseCrossEntropy",
     "SuperResolutionModel",
     "biharmonic_fill",
     "bicubic_upscale",
+    "build_object_detector",
     "degrade",
     "extract_features",
     "fit_linear_probe",

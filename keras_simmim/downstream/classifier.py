@@ -11,6 +11,7 @@ from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.downstream.layer_decay import warmup_cosine
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
+from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -18,7 +19,7 @@ HEAD_NORMS = ("layer", "batch", None)
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SimMIMClassifier(keras.Model):
+class SimMIMClassifier(PropagatesTraining, keras.Model):
     """A classifier on average-pooled backbone features.
 
     The backbone runs through its SimMIM adapter, so every supported

@@ -33,6 +33,7 @@ from keras_simmim.layers.reconstruction_head import make_head
 from keras_simmim.models.masked_image_model import MaskedImageModel
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
+from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -123,7 +124,7 @@ def degrade(images, scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SuperResolutionModel(keras.Model):
+class SuperResolutionModel(PropagatesTraining, keras.Model):
     """Restores detail to bicubically upsampled images.
 
     `restored = blurred + head(encoder(blurred))`: the backbone runs through

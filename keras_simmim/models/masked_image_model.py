@@ -39,6 +39,7 @@ from keras_simmim.training.input_check import METRIC_NAME
 from keras_simmim.training.input_check import NonFiniteInputCheck
 from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import unreadable_file_named
+from keras_simmim.utils.training_mode import PropagatesTraining
 
 # Own names of variables that the SimMIM and MAE recipes keep out of weight
 # decay besides every rank <= 1 variable (norm scales and offsets, 1-D
@@ -60,7 +61,8 @@ def keeps_out_of_weight_decay(variable):
     )
 
 
-class MaskedImageModel(RecompileOnLoad, MaskedImageInputs, keras.Model):
+class MaskedImageModel(PropagatesTraining, RecompileOnLoad, MaskedImageInputs,
+                       keras.Model):
     """Base class of the masked image models (see module doc).
 
     A subclass calls `_init_backbone` (and `_init_masking` when it masks

@@ -14,6 +14,7 @@ from keras_simmim.multimodal.text import text_sequence
 from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
+from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -65,7 +66,7 @@ def retrieval_recall(image_embeddings, text_embeddings, ks=(1, 5, 10)):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class ContrastiveAligner(RecompileOnLoad, keras.Model):
+class ContrastiveAligner(PropagatesTraining, RecompileOnLoad, keras.Model):
     """Aligns an image tower and a text tower (CLIP or SigLIP).
 
     Each tower pools its tokens (image: mean of patch tokens; text: mean of

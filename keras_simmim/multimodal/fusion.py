@@ -25,6 +25,13 @@ feature grid (whose tokens carry no position of their own) cannot answer
 "is the red object on the left?"; ViT tokens already carry one, and the
 extra embedding costs `tokens * dim` weights. It needs a fixed number of
 image tokens (a fixed image size).
+
+`FUSIONS` holds these four token fusions. The fusions that work on the
+image side itself, `FiLMFusion` (`film.py`: the text modulates the image
+backbone between its stages) and `RelationalFusion` (`relational.py`: a
+Relation Network over the feature grid's cells), take images or a grid
+rather than tokens; `FusionClassifier` offers all of them
+(`CLASSIFIER_FUSIONS`).
 """
 
 import keras
@@ -34,19 +41,25 @@ from keras_simmim.layers.transformer_block import TransformerBlock
 from keras_simmim.utils.validation import check_positive_int
 
 
-def _check_tokens(image_tokens, text_tokens, text_mask):
-    for name, x in (("image_tokens", image_tokens),
-                    ("text_tokens", text_tokens)):
-        if len(x.shape) != 3:
+def check_fusion_inputs(image_name, image, image_layout, text_tokens,
+                        text_mask):
+    """Checks a fusion's inputs: the image input's rank (`image_layout`
+    names its axes, e.g. "batch, tokens, dim"), 3-D text tokens, equal
+    batch sizes and a `text_mask` of shape `(batch, text_tokens)`."""
+    rank = len(image_layout.split(","))
+    for name, x, layout, want in (
+            (image_name, image, image_layout, rank),
+            ("text_tokens", text_tokens, "batch, tokens, dim", 3)):
+        if len(x.shape) != want:
             raise ValueError(
-                f"`{name}` must have shape (batch, tokens, dim). Received "
+                f"`{name}` must have shape ({layout}). Received "
                 f"shape: {tuple(x.shape)}."
             )
-    batch_i, batch_t = image_tokens.shape[0], text_tokens.shape[0]
+    batch_i, batch_t = image.shape[0], text_tokens.shape[0]
     if batch_i is not None and batch_t is not None and batch_i != batch_t:
         raise ValueError(
-            "`image_tokens` and `text_tokens` must have the same batch size. "
-            f"Received: {batch_i} and {batch_t}."
+            f"`{image_name}` and `text_tokens` must have the same batch "
+            f"size. Received: {batch_i} and {batch_t}."
         )
     if text_mask is not None and tuple(text_mask.shape[1:]) != tuple(
             text_tokens.shape[1:2]):
@@ -55,6 +68,16 @@ def _check_tokens(image_tokens, text_tokens, text_mask):
             f"(batch, {text_tokens.shape[1]}). Received shape: "
             f"{tuple(text_mask.shape)}."
         )
+
+
+def pooled_text(text_tokens, text_mask=None):
+    """The text's vector: the mean of its real tokens, `(batch, dim)`."""
+    return masked_mean(text_tokens, _valid(text_tokens, text_mask))
+
+
+def _check_tokens(image_tokens, text_tokens, text_mask):
+    check_fusion_inputs("image_tokens", image_tokens, "batch, tokens, dim",
+                        text_tokens, text_mask)
 
 
 def _valid(text_tokens, text_mask):

@@ -5,13 +5,23 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
+from keras_simmim.multimodal.film import PLACEMENTS
+from keras_simmim.multimodal.film import FiLMFusion
 from keras_simmim.multimodal.fusion import FUSIONS
+from keras_simmim.multimodal.relational import RelationalFusion
 from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import text_sequence
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
+from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
+
+
+# The fusions that modulate the image backbone or read its grid, beside
+# the token fusions of `FUSIONS` (which share one call signature).
+GRID_FUSIONS = ("film", "relational", "film_relational")
+CLASSIFIER_FUSIONS = tuple(FUSIONS) + GRID_FUSIONS
 
 
 def image_tokens(adapter, images):
@@ -23,7 +33,7 @@ def image_tokens(adapter, images):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class FusionClassifier(keras.Model):
+class FusionClassifier(PropagatesTraining, keras.Model):
     """Classifies an (image, text) pair: VQA as classification, entailment.
 
     The image backbone (e.g. SimMIM-pretrained) gives patch tokens, the
@@ -32,20 +42,42 @@ class FusionClassifier(keras.Model):
     predicts the class logits. Both backbones train (fine-tune) unless you
     set `trainable=False` on them.
 
+    Three fusions work on the image side itself rather than on its tokens:
+    `"film"` (`FiLMFusion`: the text scales and shifts the backbone's
+    channels between its stages, starting as the identity, then FiLM
+    blocks and a read-out), `"relational"` (`RelationalFusion`: a Relation
+    Network over every pair of the final grid's cells, with coordinates)
+    and `"film_relational"` (the FiLM-modulated grid, after the FiLM
+    blocks, into the relational module). One string, not a flag on
+    `"film"`: it is one more architecture, and a flag would have to be
+    rejected for the four token fusions.
+
     Args:
         image_backbone: any backbone `SimMIMModel` accepts.
         text_backbone: a keras-hub text backbone (`BertBackbone`,
             `DistilBertBackbone`, ...; `keras_nlp.models.X` is the same).
         num_classes: int, answer classes.
-        fusion: `"late"`, `"gated"`, `"cross_attention"` or `"merged"`.
+        fusion: `"late"`, `"gated"`, `"cross_attention"`, `"merged"`,
+            `"film"`, `"relational"` or `"film_relational"`
+            (`CLASSIFIER_FUSIONS`).
         fusion_dim: int, fusion width (128).
-        fusion_layers: int, blocks of the deep fusions (2).
+        fusion_layers: int, blocks of the deep fusions (2); for `"film"`
+            the `FiLMBlock`s after the backbone, for `"relational"` the
+            layers of the pair MLP `g` (both for `"film_relational"`).
         fusion_heads: int, attention heads of the deep fusions (4).
         dropout: float, dropout before the classifier.
-        image_position_embedding: bool or None, whether the fusion adds a
-            learned position embedding to the image tokens (None: the
-            fusion's default, True for all but `"late"`). Needed for
-            questions about position over a CNN's feature grid.
+        image_position_embedding: bool or None, whether the fusion adds
+            position information to the image cells (None: the fusion's
+            default, True for all but `"late"`): a learned position
+            embedding for the token fusions, (x, y) coordinate channels
+            for the FiLM and relational ones. Needed for questions about
+            position over a CNN's feature grid.
+        film_placement: `"stages"` (FiLM between the image backbone's
+            stages; functional CNNs, keras-hub ResNet, ViT and Swin) or
+            `"output"` (the final feature grid only; any backbone). Used
+            by `"film"` and `"film_relational"`.
+        max_pairs: int, the most cell pairs the relational module accepts
+            (4096: an 8x8 grid; see `RelationalFusion`).
         **kwargs: standard `keras.Model` arguments.
 
     Inputs:
@@ -72,15 +104,31 @@ class FusionClassifier(keras.Model):
     ...           "padding_mask": np.ones((2, 8), bool)}
     >>> tuple(model(inputs).shape)
     (2, 3)
+
+    FiLM between the ViT's blocks instead (the same backbone objects):
+
+    >>> film = FusionClassifier(vit, bert, num_classes=3, fusion="film",
+    ...     fusion_dim=16, fusion_layers=1)
+    >>> film.fusion.num_points, tuple(film(inputs).shape)
+    (1, (2, 3))
     """
 
     def __init__(self, image_backbone, text_backbone, num_classes,
                  fusion="cross_attention", fusion_dim=128, fusion_layers=2,
                  fusion_heads=4, dropout=0.0, image_position_embedding=None,
-                 **kwargs):
+                 film_placement="stages", max_pairs=4096, **kwargs):
         super().__init__(**kwargs)
-        check_choice("fusion", fusion, FUSIONS)
+        check_choice("fusion", fusion, CLASSIFIER_FUSIONS)
+        check_choice("film_placement", film_placement, PLACEMENTS)
+        check_positive_int("max_pairs", max_pairs)
         check_positive_int("num_classes", num_classes)
+        if image_position_embedding is not None and not isinstance(
+                image_position_embedding, bool):
+            raise TypeError(
+                "`image_position_embedding` must be None, True or False. "
+                f"Received: image_position_embedding="
+                f"{image_position_embedding!r}."
+            )
         self.image_backbone = image_backbone
         self.text_backbone = text_backbone
         self.adapter = get_adapter(image_backbone)
@@ -92,11 +140,17 @@ class FusionClassifier(keras.Model):
         self.fusion_heads = fusion_heads
         self.dropout_rate = float(dropout)
         self.image_position_embedding = image_position_embedding
-        options = {} if image_position_embedding is None else {
-            "image_position_embedding": image_position_embedding}
-        self.fusion = FUSIONS[fusion](
-            dim=fusion_dim, num_layers=fusion_layers, num_heads=fusion_heads,
-            dtype=self.dtype_policy, name="fusion", **options)
+        self.film_placement = film_placement
+        self.max_pairs = max_pairs
+        if fusion in GRID_FUSIONS:
+            self._build_grid_fusion()
+        else:
+            options = {} if image_position_embedding is None else {
+                "image_position_embedding": image_position_embedding}
+            self.fusion = FUSIONS[fusion](
+                dim=fusion_dim, num_layers=fusion_layers,
+                num_heads=fusion_heads, dtype=self.dtype_policy,
+                name="fusion", **options)
         self.dropout = keras.layers.Dropout(self.dropout_rate,
                                             dtype=self.dtype_policy)
         self.classifier = keras.layers.Dense(
@@ -108,13 +162,45 @@ class FusionClassifier(keras.Model):
             "padding_mask": np.ones((1, length), bool),
         })
 
+    def _build_grid_fusion(self):
+        # "film": `fusion` is the FiLMFusion; "relational": the
+        # RelationalFusion; "film_relational": the FiLMFusion (its grid)
+        # and `relational` after it.
+        coordinates = self.image_position_embedding is not False
+        policy = self.dtype_policy
+        relational = RelationalFusion(
+            dim=self.fusion_dim, num_layers=self.fusion_layers,
+            coordinates=coordinates, max_pairs=self.max_pairs,
+            dtype=policy, name="relational") if (
+                self.fusion_kind != "film") else None
+        if self.fusion_kind == "relational":
+            self.fusion = relational
+            return
+        self.fusion = FiLMFusion(
+            self.image_backbone, dim=self.fusion_dim,
+            num_layers=self.fusion_layers, placement=self.film_placement,
+            coordinates=coordinates,
+            output="vector" if self.fusion_kind == "film" else "grid",
+            dtype=policy, name="fusion")
+        if relational is not None:
+            self.relational = relational
+
     def call(self, inputs, training=None):
         check_pair_inputs(self, inputs)
-        images = inputs["images"]
-        image = image_tokens(self.adapter,
-                             ops.cast(images, self.compute_dtype))
+        images = ops.cast(inputs["images"], self.compute_dtype)
         text = text_sequence(self.text_backbone, inputs)
-        fused = self.fusion(image, text, inputs["padding_mask"])
+        mask = inputs["padding_mask"]
+        if self.fusion_kind == "film":
+            fused = self.fusion(images, text, mask)
+        elif self.fusion_kind == "relational":
+            grid = self.adapter.encode(self.adapter.embed(images))
+            fused = self.fusion(grid, text, mask)
+        elif self.fusion_kind == "film_relational":
+            fused = self.relational(self.fusion(images, text, mask), text,
+                                    mask)
+        else:
+            fused = self.fusion(image_tokens(self.adapter, images), text,
+                                mask)
         return self.classifier(self.dropout(fused, training=training))
 
     def get_config(self):
@@ -126,6 +212,8 @@ class FusionClassifier(keras.Model):
             "fusion_layers": self.fusion_layers,
             "fusion_heads": self.fusion_heads, "dropout": self.dropout_rate,
             "image_position_embedding": self.image_position_embedding,
+            "film_placement": self.film_placement,
+            "max_pairs": self.max_pairs,
         })
         return config
 
