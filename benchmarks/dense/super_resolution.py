@@ -192,7 +192,7 @@ def main(argv=None):
         args.finetune_lrs, args.layer_decays = [1e-3], [1.0]
         args.out = args.out + "_quick"
 
-    start = time.time()
+    start, info = time.time(), run_info()  # the code as it was loaded
     pixels = {split: tiles(split) for split in PHOTOS}
     print({split: len(p) for split, p in pixels.items()}, "tiles", flush=True)
     data = {}
@@ -209,7 +209,7 @@ def main(argv=None):
             seed, pixels["train"], args)
         weights[(seed, "scratch")] = vit(seed).get_weights()
 
-    results = {"settings": vars(args), "run": run_info(),
+    results = {"settings": vars(args), "run": info,
                "tiles": {k: len(v) for k, v in pixels.items()},
                "pretrain_loss": pretrain_loss, "bicubic": {}, "choices": {},
                "rows": {}}
