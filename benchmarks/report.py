@@ -1,4 +1,7 @@
-"""Writing a benchmark's markdown results without losing what people wrote.
+"""Helpers every benchmark shares: writing its markdown without losing what
+people wrote (`write_markdown`), what a row needs to be reproduced
+(`run_info`), the paired test over seeds (`paired_test`) and the
+validation search over a widening grid (`tune`).
 
 Every benchmark regenerates its `.md` from its `.json` after each run; the
 reading under the tables (what the numbers say) is written by hand. Text
@@ -92,3 +95,25 @@ def paired_test(baseline, treatment, alpha=0.05):
         result["t"], result["p"] = float(test.statistic), float(test.pvalue)
         result["significant"] = bool(test.pvalue < alpha)
     return result
+
+
+def tune(run, grid, max_extend=3):
+    """Best value of `grid` by `run(value)[0]` (validation accuracy); the
+    grid grows by factors of 2 past an edge that wins, so the chosen value
+    is never on the edge of what was tried (up to `max_extend` steps).
+
+    Returns `(best, tried)`, `tried` mapping every value run to what `run`
+    returned. Ties go to the value tried first.
+    """
+    tried = {value: run(value) for value in grid}
+    for _ in range(max_extend):
+        best = max(tried, key=lambda v: tried[v][0])
+        values = sorted(tried)
+        if best == values[-1]:
+            value = best * 2
+        elif best == values[0]:
+            value = best / 2
+        else:
+            break
+        tried[value] = run(value)
+    return max(tried, key=lambda v: tried[v][0]), tried

@@ -10,10 +10,14 @@ architecture (same seed). For 2%, 5% and 10% of the training labels
 (stratified, the same subset for both arms of a seed), it reports test
 accuracy after fine-tuning, of a linear probe and of k-NN on frozen
 features. Each arm's fine-tuning learning rate is the one with the best
-mean validation accuracy over the first `--tune-seeds` seeds (1), and the
+mean validation accuracy over the first `--tune-seeds` seeds (3), and the
 probe's / k-NN's layer and learning rate are chosen on the validation split
 with seed 0, separately per arm and label fraction; then every seed runs
-with that choice. Both arms get the same
+with that choice. Both learning-rate grids grow by factors of 2 past a
+winning edge (`report.tune`), and the test split is read once per seed,
+arm, protocol and label fraction, with the chosen model. Gains are paired
+over seeds (`report.paired_test`); the JSON records the settings and
+`report.run_info()` (commit, CPU). Both arms get the same
 augmentation (random resized crop, no flip: digits are not mirror
 symmetric) and the same number of steps. Inpainting PSNR on held-out test
 images compares the SimMIM reconstruction with a per-image mean fill and
@@ -48,7 +52,11 @@ from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import paired_test  # noqa: E402
+from report import run_info  # noqa: E402
+from report import tune  # noqa: E402
 from report import write_markdown  # noqa: E402
+
 TARGETS = {  # (protocol, fraction) -> minimum paired gain in points
     ("finetune", 0.02): 5.0,
     ("finetune", 0.1): 3.0,
@@ -111,25 +119,8 @@ def cached_pretrain(seed, data, args):
     return model, loss
 
 
-def tune(run, grid, max_extend=3):
-    """Best value of `grid` by `run(value)[0]` (validation accuracy); the
-    grid grows by factors of 2 past an edge that wins, so the chosen value
-    is never on the edge of what was tried (up to `max_extend` steps)."""
-    tried = {value: run(value) for value in grid}
-    for _ in range(max_extend):
-        best = max(tried, key=lambda v: tried[v][0])
-        values = sorted(tried)
-        if best == values[-1]:
-            value = best * 2
-        elif best == values[0]:
-            value = best / 2
-        else:
-            break
-        tried[value] = run(value)
-    return max(tried, key=lambda v: tried[v][0]), tried
-
-
-def finetune(weights, seed, images, labels, lr, pretrained, args, evals):
+def finetune(weights, seed, images, labels, lr, pretrained, args):
+    """The fine-tuned classifier (evaluate it with `evaluate`)."""
     backbone = vit(seed)
     backbone.set_weights(weights)
     keras.utils.set_random_seed(seed)
@@ -144,16 +135,19 @@ def finetune(weights, seed, images, labels, lr, pretrained, args, evals):
         batch_size=min(args.finetune_batch, len(images)),
     ).repeat()
     clf.fit(ds, steps_per_epoch=args.finetune_steps, epochs=1, verbose=0)
-    return [float(clf.evaluate(x, y, verbose=0, batch_size=256)[1])
-            for x, y in evals]
+    return clf
 
 
-def probe(features, labels, subset, evals, lr, seed):
-    head = fit_linear_probe(
+def evaluate(model, x, y):
+    return float(model.evaluate(x, y, verbose=0, batch_size=256)[1])
+
+
+def probe(features, labels, subset, lr, seed):
+    """The linear probe's head (evaluate it with `evaluate`)."""
+    return fit_linear_probe(
         features[subset], labels[subset], 10, epochs=100,
         learning_rate=lr, seed=seed,
     )
-    return [float(head.evaluate(f, y, verbose=0)[1]) for f, y in evals]
 
 
 def inpainting(model, test_pixels, count):
@@ -179,12 +173,15 @@ def inpainting(model, test_pixels, count):
 def summarize(values_a, values_b):
     a, b = np.asarray(values_a) * 100, np.asarray(values_b) * 100
     diff = b - a
+    test = paired_test(a, b)
     return {
         "scratch": a.tolist(), "simmim": b.tolist(),
         "scratch_mean": float(a.mean()), "simmim_mean": float(b.mean()),
         "gain_mean": float(diff.mean()),
         "gain_std": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
         "gain_min": float(diff.min()), "gain_max": float(diff.max()),
+        "gain_std_err": test["std_err"], "gain_p": test["p"],
+        "gain_significant": test["significant"],
     }
 
 
@@ -202,11 +199,14 @@ def main(argv=None):
                         default=[1e-3, 2e-3, 4e-3])
     parser.add_argument("--probe-lrs", type=float, nargs="+",
                         default=[1e-2, 3e-2, 1e-1])
+    parser.add_argument("--max-extend", type=int, default=3,
+                        help="Widening steps (x2 past a winning edge) of "
+                        "the fine-tuning and probe learning-rate grids.")
     parser.add_argument("--layer-decay", type=float, default=0.75)
-    parser.add_argument("--tune-seeds", type=int, default=1,
+    parser.add_argument("--tune-seeds", type=int, default=3,
                         help="Seeds whose mean validation accuracy picks "
-                        "each arm's fine-tuning learning rate (1: seed 0, "
-                        "as in the committed table).")
+                        "each arm's fine-tuning learning rate (the table "
+                        "committed before this default used 1: seed 0).")
     parser.add_argument("--inpaint-images", type=int, default=200)
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument(
@@ -215,12 +215,11 @@ def main(argv=None):
         "same pretraining settings.")
     args = parser.parse_args(argv)
 
-    start = time.time()
+    start, info = time.time(), run_info()  # the code as it was loaded
     train_px, train_y = load_digits("train")
     val_px, val_y = load_digits("validation")
     test_px, test_y = load_digits("test")
     val_x, test_x = normalize(val_px), normalize(test_px)
-    evals = [(val_x, val_y), (test_x, test_y)]
     seeds = list(range(args.seeds))
     arms = ("scratch", "simmim")
 
@@ -241,8 +240,8 @@ def main(argv=None):
                     for p in (train_px, val_px, test_px)
                 ]
 
-    results = {"settings": vars(args), "finetune": {}, "probe": {},
-               "knn": {}, "choices": {}}
+    results = {"settings": vars(args), "run_info": info,
+               "finetune": {}, "probe": {}, "knn": {}, "choices": {}}
     for fraction in args.fractions:
         key = f"{fraction:g}"
         subsets = {s: stratified_subset(train_y, fraction, s) for s in seeds}
@@ -252,39 +251,53 @@ def main(argv=None):
         for arm in arms:
             # Fine-tuning: the lr with the best mean validation accuracy
             # over the tuning seeds (one seed's luck does not pick it).
+            # The test split is read once per seed, with the chosen lr.
             tuning = seeds[: args.tune_seeds]
-            runs = {}
+            models = {}
 
             def mean_val(lr):
+                accs = []
                 for seed in tuning:
                     sub = subsets[seed]
-                    runs[(seed, lr)] = finetune(
+                    models[(seed, lr)] = finetune(
                         weights[(seed, arm)], seed, train_px[sub],
-                        train_y[sub], lr, arm == "simmim", args, evals)
-                return (float(np.mean([runs[(s, lr)][0] for s in tuning])),)
+                        train_y[sub], lr, arm == "simmim", args)
+                    accs.append(evaluate(models[(seed, lr)], val_x, val_y))
+                return (float(np.mean(accs)), accs)
 
-            best_lr, tried = tune(mean_val, args.finetune_lrs)
-            accs = [runs[(seed, best_lr)][1] for seed in tuning]
+            best_lr, tried = tune(mean_val, args.finetune_lrs,
+                                  args.max_extend)
+            accs = [evaluate(models[(seed, best_lr)], test_x, test_y)
+                    for seed in tuning]
+            models.clear()
             for seed in seeds[len(tuning):]:
                 sub = subsets[seed]
-                accs.append(finetune(
+                accs.append(evaluate(finetune(
                     weights[(seed, arm)], seed, train_px[sub], train_y[sub],
-                    best_lr, arm == "simmim", args, evals)[1])
+                    best_lr, arm == "simmim", args), test_x, test_y))
             tables["finetune"][arm] = accs
-            # Linear probe: layer and lr on validation with seed 0.
+            # Linear probe: layer and lr on validation with seed 0 (the
+            # lr grid widened per layer, as the fine-tuning grid is).
             grid = {}
             for layer in range(1, 5):
                 tr, va, te = features[(0, arm, layer)]
-                for lr in args.probe_lrs:
-                    grid[(layer, lr)] = probe(
-                        tr, train_y, subsets[0],
-                        [(va, val_y), (te, test_y)], lr, 0)
+
+                def run_probe(lr, tr=tr, va=va):
+                    head = probe(tr, train_y, subsets[0], lr, 0)
+                    return evaluate(head, va, val_y), head
+
+                _, tried_probe = tune(run_probe, args.probe_lrs,
+                                      args.max_extend)
+                for lr, value in tried_probe.items():
+                    grid[(layer, lr)] = value
             best = max(grid, key=lambda c: grid[c][0])
-            accs = [grid[best][1]]
+            accs = [evaluate(grid[best][1], features[(0, arm, best[0])][2],
+                             test_y)]
             for seed in seeds[1:]:
                 tr, va, te = features[(seed, arm, best[0])]
-                accs.append(probe(tr, train_y, subsets[seed],
-                                  [(te, test_y)], best[1], seed)[0])
+                accs.append(evaluate(
+                    probe(tr, train_y, subsets[seed], best[1], seed),
+                    te, test_y))
             tables["probe"][arm] = accs
             # k-NN: layer and k on validation with seed 0.
             knn_val = {}
@@ -304,7 +317,11 @@ def main(argv=None):
             results["choices"][f"{arm}@{key}"] = {
                 "finetune_lr": best_lr,
                 "finetune_val": {str(lr): v[0] for lr, v in tried.items()},
+                "finetune_val_by_seed": {str(lr): v[1]
+                                         for lr, v in tried.items()},
                 "probe_layer": best[0], "probe_lr": best[1],
+                "probe_val": {f"{layer}/{lr:g}": v[0]
+                              for (layer, lr), v in grid.items()},
                 "knn_layer": knn_layer, "knn_k": k,
             }
             print(f"  {arm}: {results['choices'][f'{arm}@{key}']}",
@@ -336,6 +353,16 @@ def main(argv=None):
     print(f"wrote {args.out}.json and .md in {results['wall_seconds']}s")
 
 
+def _p(p):
+    if p is None or p != p:
+        return ""
+    return f"**{p:.2g}**" if p < 0.05 else f"{p:.2g}"
+
+
+def _grid(values):
+    return "{" + ", ".join(f"{v:g}" for v in values) + "}"
+
+
 def markdown(results):
     names = {"finetune": "Fine-tuning", "probe": "Linear probe",
              "knn": "k-NN (frozen)"}
@@ -345,10 +372,11 @@ def markdown(results):
         f"Made by `{results['command']}` in {results['wall_seconds']} s on "
         "a 2-core CPU. Test accuracy (%), mean over "
         f"{results['settings']['seeds']} paired seeds; gain = SimMIM - "
-        "scratch per seed, mean +- std (min .. max).",
+        "scratch per seed, mean +- std (min .. max); p: two-sided paired "
+        "t-test over the seeds (significant when p < 0.05).",
         "",
-        "| protocol | labels | scratch | SimMIM | gain | target |",
-        "|---|---|---|---|---|---|",
+        "| protocol | labels | scratch | SimMIM | gain | p | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     for protocol, title in names.items():
         for key, s in results[protocol].items():
@@ -360,7 +388,8 @@ def markdown(results):
                 f"| {title} | {float(key):.0%} ({s['labels']}) | "
                 f"{s['scratch_mean']:.1f} | {s['simmim_mean']:.1f} | "
                 f"{s['gain_mean']:+.1f} +- {s['gain_std']:.1f} "
-                f"({s['gain_min']:+.1f} .. {s['gain_max']:+.1f}) | {target} |"
+                f"({s['gain_min']:+.1f} .. {s['gain_max']:+.1f}) | "
+                f"{_p(s.get('gain_p'))} | {target} |"
             )
     inp = results["inpainting"]
     lines += [
@@ -373,7 +402,12 @@ def markdown(results):
         "",
         "Choices made on the validation split (fine-tuning lr: best mean "
         f"over {results['settings'].get('tune_seeds', 1)} seeds; probe and "
-        "k-NN: seed 0): "
+        "k-NN: seed 0; learning-rate grids widened by 2x past a winning "
+        "edge: fine-tuning from "
+        f"{_grid(results['settings']['finetune_lrs'])}, probe from "
+        f"{_grid(results['settings']['probe_lrs'])}"
+        + ("" if "max_extend" in results["settings"] else
+           " (the probe grid was not widened then)") + "): "
         + "; ".join(f"{k}: {v['finetune_lr']:g} lr, probe layer "
                     f"{v['probe_layer']} lr {v['probe_lr']:g}, k-NN layer "
                     f"{v['knn_layer']}"

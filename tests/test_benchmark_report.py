@@ -1,0 +1,117 @@
+"""`benchmarks/report.py`: the statistics, the validation grid search and
+the markdown writer every benchmark script shares (checked against
+hand-computed values; pure numpy / scipy, so it runs on every backend)."""
+
+import math
+import os
+import sys
+
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "benchmarks")
+sys.path.insert(0, BENCHMARKS)  # as the benchmark scripts import it
+import report  # noqa: E402
+
+
+def test_paired_test_not_significant_by_hand():
+    # diffs (treatment - baseline) = [2, 3, 0, 3]: mean 2, deviations
+    # [0, 1, -2, 1], sum of squares 6, variance (ddof 1) 6 / 3 = 2,
+    # standard error sqrt(2) / sqrt(4) = 1 / sqrt(2), t = 2 sqrt(2), df 3.
+    result = report.paired_test([90, 92, 91, 89], [92, 95, 91, 92])
+    assert result["n"] == 4
+    assert result["mean_diff"] == pytest.approx(2.0)
+    assert result["std_err"] == pytest.approx(1 / math.sqrt(2))
+    assert result["t"] == pytest.approx(2 * math.sqrt(2))
+    # Student's t with 3 degrees of freedom has a closed-form CDF:
+    # two-sided p = 1 - (2 / pi) (atan(x) + x / (1 + x^2)), x = t / sqrt(3).
+    x = 2 * math.sqrt(2) / math.sqrt(3)
+    p = 1 - 2 / math.pi * (math.atan(x) + x / (1 + x * x))
+    assert result["p"] == pytest.approx(p, rel=1e-9)
+    # Table value: |t| must exceed 3.182 (df 3, two-sided 5%).
+    assert 0.05 < result["p"] < 0.1
+    assert result["significant"] is False
+
+
+def test_paired_test_significant_and_sign_by_hand():
+    # diffs = [1.1, 1.0, 1.2]: mean 1.1, std (ddof 1) 0.1, standard error
+    # 0.1 / sqrt(3), t = 11 sqrt(3), df 2; for df 2 the two-sided p is
+    # 1 - t / sqrt(2 + t^2).
+    result = report.paired_test([1.0, 2.0, 3.0], [2.1, 3.0, 4.2])
+    t = 11 * math.sqrt(3)
+    assert result["mean_diff"] == pytest.approx(1.1)
+    assert result["std_err"] == pytest.approx(0.1 / math.sqrt(3))
+    assert result["t"] == pytest.approx(t)
+    assert result["p"] == pytest.approx(1 - t / math.sqrt(2 + t * t),
+                                        rel=1e-6)
+    assert result["significant"] is True
+    # Swapping the arms flips the sign, not the p-value.
+    swapped = report.paired_test([2.1, 3.0, 4.2], [1.0, 2.0, 3.0])
+    assert swapped["mean_diff"] == pytest.approx(-1.1)
+    assert swapped["t"] == pytest.approx(-t)
+    assert swapped["p"] == pytest.approx(result["p"])
+    # A stricter level: the same numbers no longer clear it.
+    assert report.paired_test([1.0, 2.0, 3.0], [2.1, 3.0, 4.2],
+                              alpha=1e-4)["significant"] is False
+
+
+def test_paired_test_is_paired_not_pooled():
+    # Large spread between seeds, a constant-ish gain within each seed:
+    # the pooled (unpaired) spread would call this a tie.
+    baseline = [60.0, 75.0, 90.0]
+    treatment = [61.0, 76.5, 91.2]
+    result = report.paired_test(baseline, treatment)
+    assert result["mean_diff"] == pytest.approx(1.2333333)
+    assert result["significant"] is True
+
+
+def test_paired_test_one_seed_has_no_test():
+    result = report.paired_test([80.0], [83.5])
+    assert result["mean_diff"] == pytest.approx(3.5)
+    assert result["n"] == 1
+    assert result["std_err"] is None
+    assert result["t"] is None
+    assert result["p"] is None
+    assert result["significant"] is False
+
+
+def test_tune_widens_past_a_winning_edge():
+    calls = []
+
+    def run(lr):  # validation accuracy peaking at 8
+        calls.append(lr)
+        return (-abs(math.log2(lr) - 3), f"model at {lr}")
+
+    best, tried = report.tune(run, [1, 2, 4])
+    assert best == 8
+    assert calls == [1, 2, 4, 8, 16]  # 16 loses: 8 is inside the grid
+    assert tried[8] == (0.0, "model at 8")
+
+    best, tried = report.tune(lambda lr: (-lr,), [1, 2, 4], max_extend=2)
+    assert best == 0.25 and sorted(tried) == [0.25, 0.5, 1, 2, 4]
+
+    best, tried = report.tune(lambda lr: (-abs(lr - 2),), [1, 2, 4])
+    assert best == 2 and sorted(tried) == [1, 2, 4]  # no widening
+
+
+def test_write_markdown_keeps_the_reading(tmp_path):
+    path = str(tmp_path / "results.md")
+    report.write_markdown(path, "# Table\n\n| a |\n|---|\n| 1 |\n")
+    with open(path) as f:
+        assert f.read() == "# Table\n\n| a |\n|---|\n| 1 |\n"
+    with open(path, "a") as f:
+        f.write("\n## Reading\n\nWritten by hand: 1 is small.\n")
+    report.write_markdown(path, "# Table\n\n| a |\n|---|\n| 2 |\n\n\n")
+    with open(path) as f:
+        assert f.read() == ("# Table\n\n| a |\n|---|\n| 2 |\n\n"
+                            "## Reading\n\nWritten by hand: 1 is small.\n")
+
+
+def test_run_info_fields():
+    import keras
+
+    info = report.run_info()
+    assert set(info) >= {"commit", "uncommitted_changes", "backend",
+                         "keras", "cpu", "cpu_flags", "cpu_count"}
+    assert info["backend"] == keras.backend.backend()
+    assert isinstance(info["cpu_flags"], list)
