@@ -6,7 +6,8 @@ from keras_simmim.cli.backbones import BACKBONE_HELP
 from keras_simmim.cli.backbones import DEMO_BACKBONES
 
 
-def add_backbone_and_data_flags(parser):
+def add_backbone_flags(parser):
+    """`--from`, and the random-init `--backbone` used without it."""
     parser.add_argument(
         "--from", dest="from_", default=None, metavar="PRETRAINED",
         help="A `keras-simmim pretrain` output folder, preset directory or "
@@ -17,6 +18,10 @@ def add_backbone_and_data_flags(parser):
                         default="vit", help=BACKBONE_HELP + " (without --from)")
     parser.add_argument("--image-size", type=common.positive_int, default=32)
     parser.add_argument("--patch-size", type=common.positive_int, default=4)
+
+
+def add_backbone_and_data_flags(parser):
+    add_backbone_flags(parser)
     parser.add_argument(
         "--data", default="digits",
         help="digits (default), synthetic, tfds:NAME, or a folder with one "

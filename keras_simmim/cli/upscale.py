@@ -6,8 +6,7 @@ import time
 
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
-from keras_simmim.cli.backbones import BACKBONE_HELP
-from keras_simmim.cli.backbones import DEMO_BACKBONES
+from keras_simmim.cli.downstream_flags import add_backbone_flags
 from keras_simmim.cli.downstream_flags import image_channels_of
 from keras_simmim.cli.downstream_flags import image_size_of
 from keras_simmim.cli.pretrain import epoch_seed
@@ -28,17 +27,7 @@ def add_parser(commands):
         "x4): bicubically blurred images -> originals; writes before/after "
         "pictures and PSNR / SSIM against bicubic upsampling.",
     )
-    parser.add_argument(
-        "--from", dest="from_", default=None, metavar="PRETRAINED",
-        help="A `keras-simmim pretrain` output folder, preset directory or "
-        "SimMIMModel .keras file. Without it, a random-init --backbone (the "
-        "from-scratch baseline).",
-    )
-    parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
-                        default="vit", help=BACKBONE_HELP + " (without --from)")
-    parser.add_argument("--image-size", type=common.positive_int, default=32,
-                        help="Output image size (without --from).")
-    parser.add_argument("--patch-size", type=common.positive_int, default=4)
+    add_backbone_flags(parser)
     parser.add_argument(
         "--data", default="digits",
         help="digits (default), synthetic, tfds:NAME or a folder of images "

@@ -5,13 +5,8 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute.replicas import sum_gradients_before_clipping
-from keras_simmim.downstream.layer_decay import LayerDecayAdamW
-from keras_simmim.downstream.layer_decay import layer_decay_multipliers
-from keras_simmim.downstream.layer_decay import warmup_cosine
-from keras_simmim.utils.serialization import unreadable_file_named
+from keras_simmim.downstream.finetuning import FineTunesBackbone
 from keras_simmim.utils.serialization import with_deserialized_backbone
-from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -19,7 +14,7 @@ HEAD_NORMS = ("layer", "batch", None)
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SimMIMClassifier(PropagatesTraining, keras.Model):
+class SimMIMClassifier(FineTunesBackbone, keras.Model):
     """A classifier on average-pooled backbone features.
 
     The backbone runs through its SimMIM adapter, so every supported
@@ -133,12 +128,6 @@ class SimMIMClassifier(PropagatesTraining, keras.Model):
             x = self.norm(x, training=training)
         return self.head(self.dropout(x, training=training))
 
-    def no_weight_decay_variables(self):
-        """Biases, norms, position embeddings and class tokens."""
-        picked = [v for v in self.trainable_variables if len(v.shape) <= 1]
-        picked += self.adapter.no_weight_decay_variables()
-        return picked
-
     def compile_for_finetuning(
         self,
         learning_rate=1.25e-3,
@@ -173,40 +162,15 @@ class SimMIMClassifier(PropagatesTraining, keras.Model):
             clipnorm: global gradient-norm clip, or None.
             **kwargs: other `compile` arguments.
         """
-        check_positive_int("total_steps", total_steps)
-        if warmup_steps is None:
-            warmup_steps = total_steps // 5
-        multipliers = layer_decay_multipliers(
-            self.backbone, layer_decay, image_shape=self._image_shape_arg
-        )
-        optimizer = LayerDecayAdamW(
-            multipliers=multipliers,
-            learning_rate=warmup_cosine(
-                learning_rate, total_steps, warmup_steps
-            ),
-            weight_decay=weight_decay,
-            global_clipnorm=clipnorm,
-        )
-        optimizer.exclude_from_weight_decay(
-            var_list=self.no_weight_decay_variables()
-        )
-        self.compile(
-            optimizer=optimizer,
+        optimizer = self.finetuning_optimizer(
+            learning_rate, total_steps, warmup_steps, layer_decay,
+            weight_decay, clipnorm)
+        self.compile_with(
+            optimizer,
             loss=SmoothedSparseCrossEntropy(self.num_classes, label_smoothing),
             metrics=["accuracy"],
             **kwargs,
         )
-        # TensorFlow: dense sums of sparse gradients; replicas summed
-        # before clipping (Keras clips per-replica gradients first). Not in
-        # an override of `compile`: Keras skips `compile_from_config` for
-        # models that override it, and loading would lose the optimizer.
-        sum_gradients_before_clipping(self.optimizer)
-
-    def load_weights(self, filepath, *args, **kwargs):
-        """`keras.Model.load_weights`; a file that cannot be read (truncated,
-        missing, not a weights file) raises a `ValueError` naming it."""
-        with unreadable_file_named(filepath):
-            super().load_weights(filepath, *args, **kwargs)
 
     def get_config(self):
         config = super().get_config()

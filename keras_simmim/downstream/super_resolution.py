@@ -24,16 +24,11 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute.replicas import sum_gradients_before_clipping
-from keras_simmim.downstream.layer_decay import LayerDecayAdamW
-from keras_simmim.downstream.layer_decay import layer_decay_multipliers
-from keras_simmim.downstream.layer_decay import warmup_cosine
+from keras_simmim.downstream.finetuning import FineTunesBackbone
 from keras_simmim.layers.reconstruction_head import HEADS
 from keras_simmim.layers.reconstruction_head import make_head
 from keras_simmim.models.masked_image_model import MaskedImageModel
-from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.serialization import with_deserialized_backbone
-from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -124,7 +119,7 @@ def degrade(images, scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SuperResolutionModel(PropagatesTraining, keras.Model):
+class SuperResolutionModel(FineTunesBackbone, keras.Model):
     """Restores detail to bicubically upsampled images.
 
     `restored = blurred + head(encoder(blurred))`: the backbone runs through
@@ -298,33 +293,10 @@ class SuperResolutionModel(PropagatesTraining, keras.Model):
             clipnorm: global gradient-norm clip, or None.
             **kwargs: other `compile` arguments.
         """
-        check_positive_int("total_steps", total_steps)
-        if warmup_steps is None:
-            warmup_steps = total_steps // 5
-        optimizer = LayerDecayAdamW(
-            multipliers=layer_decay_multipliers(
-                self.backbone, layer_decay, image_shape=self._image_shape_arg),
-            learning_rate=warmup_cosine(
-                learning_rate, total_steps, warmup_steps),
-            weight_decay=weight_decay,
-            global_clipnorm=clipnorm,
-        )
-        optimizer.exclude_from_weight_decay(
-            var_list=self.no_weight_decay_variables())
-        self.compile(optimizer=optimizer, loss="mean_absolute_error",
-                     **kwargs)
-        sum_gradients_before_clipping(self.optimizer)
-
-    def no_weight_decay_variables(self):
-        """Biases, norms, position embeddings and class tokens."""
-        picked = [v for v in self.trainable_variables if len(v.shape) <= 1]
-        picked += self.adapter.no_weight_decay_variables()
-        return picked
-
-    def load_weights(self, filepath, *args, **kwargs):
-        """`keras.Model.load_weights`, naming a file that cannot be read."""
-        with unreadable_file_named(filepath):
-            super().load_weights(filepath, *args, **kwargs)
+        optimizer = self.finetuning_optimizer(
+            learning_rate, total_steps, warmup_steps, layer_decay,
+            weight_decay, clipnorm)
+        self.compile_with(optimizer, loss="mean_absolute_error", **kwargs)
 
     def get_config(self):
         config = super().get_config()
