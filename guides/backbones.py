@@ -52,7 +52,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 # reconstructions.
 
 # %%
-QUICK = True  # False: the full run (about 5 minutes on a 2-core CPU)
+QUICK = True  # False: the full run (minutes to an hour on a CPU; guides/README.md)
 
 # %%
 import tempfile

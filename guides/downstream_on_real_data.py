@@ -70,7 +70,7 @@ print("Keras", keras.__version__, "on", keras.backend.backend())
 # `False` for a run that shows the effect of pretraining.
 
 # %%
-QUICK = True  # False: the full run (about 10 minutes on a 2-core CPU)
+QUICK = True  # False: the full run (minutes to an hour on a CPU; guides/README.md)
 
 PRETRAIN_EPOCHS = 1 if QUICK else 60
 FINETUNE_STEPS = 10 if QUICK else 300

@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 # %%
-QUICK = True  # False: the full run (about 6 minutes on a 2-core CPU)
+QUICK = True  # False: the full run (minutes to an hour on a CPU; guides/README.md)
 
 # %%
 import textwrap

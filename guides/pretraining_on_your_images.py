@@ -76,7 +76,7 @@ print("Keras", keras.__version__, "on", keras.backend.backend())
 # steps, enough to see the loss fall and the model learn to fill the holes.
 
 # %%
-QUICK = True  # False: the full run (about 9 minutes on a 2-core CPU)
+QUICK = True  # False: the full run (minutes to an hour on a CPU; guides/README.md)
 
 EPOCHS = 3 if QUICK else 120  # in all, over two fit() calls
 STEPS_PER_EPOCH = 6 if QUICK else 25

@@ -42,7 +42,7 @@ if "google.colab" in sys.modules:
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
 # %%
-QUICK = True  # False: the full run (about 3 minutes on a 2-core CPU)
+QUICK = True  # False: the full run (minutes to an hour on a CPU; guides/README.md)
 
 # %%
 import tempfile
