@@ -125,7 +125,8 @@ def test_upscale_from_pretrained_and_from_scratch(pretrained, tmp_path):
 
     up = str(tmp_path / "up")
     flags = ["upscale", "--from", pretrained, "--epochs", "1",
-             "--split", "validation", "--num-images", "2", "--output", up]
+             "--batch-size", "128", "--split", "validation",
+             "--num-images", "2", "--output", up]
     cli.main(flags)
     metrics = report(up)
     assert metrics["scale"] == 2 and metrics["images"] == 179
@@ -143,7 +144,8 @@ def test_upscale_from_pretrained_and_from_scratch(pretrained, tmp_path):
 
     scratch = str(tmp_path / "scratch")
     cli.main(["upscale", "--image-size", "16", "--scale", "4", "--epochs",
-              "1", "--split", "validation", "--output", scratch])
+              "1", "--batch-size", "256", "--split", "validation",
+              "--output", scratch])
     assert report(scratch)["scale"] == 4
     with pytest.raises(SystemExit):
         cli.main(["upscale", "--scale", "3", "--output", str(tmp_path / "x")])
