@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_simmim.data.digits import SPLITS
 from keras_simmim.data.digits import _split_indices
+from keras_simmim.data.digits import all_digit_scans
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -363,17 +364,8 @@ def load_digit_detection(
         raise ValueError(
             f"`seed` must be a non-negative int. Received: seed={seed!r}."
         )
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-    except ImportError as error:  # pragma: no cover - a dependency
-        raise ImportError(
-            "The digits dataset needs scikit-learn: pip install scikit-learn"
-        ) from error
-
-    data = sklearn_digits()
-    classes = data.target.astype("int32")
+    scans, classes = all_digit_scans()
     pool = _split_indices(classes)[split]
-    scans = np.round(data.images * (255.0 / 16.0)).astype("uint8")
     rng = np.random.default_rng([int(seed), SPLITS.index(split)])
 
     images = np.zeros((num_images, image_size, image_size), "uint8")

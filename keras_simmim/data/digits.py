@@ -62,18 +62,11 @@ def load_digits(split="train", image_size=32, channels=3):
         raise ValueError(
             f"`image_size` must be at least 8. Received: image_size={image_size}."
         )
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-    except ImportError as error:  # pragma: no cover - a dependency
-        raise ImportError(
-            "The digits dataset needs scikit-learn: pip install scikit-learn"
-        ) from error
     from PIL import Image
 
-    data = sklearn_digits()
-    labels = data.target.astype("int32")
+    all_scans, labels = all_digit_scans()
     index = _split_indices(labels)[split]
-    scans = np.round(data.images[index] * (255.0 / 16.0)).astype("uint8")
+    scans = all_scans[index]
     if image_size == 8:
         images = scans
     else:
@@ -89,3 +82,17 @@ def load_digits(split="train", image_size=32, channels=3):
     if channels == 3:
         images = np.repeat(images, 3, axis=-1)
     return np.ascontiguousarray(images), labels[index]
+
+
+def all_digit_scans():
+    """Every scikit-learn digit scan, uint8 0-255 `(1797, 8, 8)`, and its
+    int32 label: what the classification and detection sets are cut from."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError as error:  # pragma: no cover - a dependency
+        raise ImportError(
+            "The digits dataset needs scikit-learn: pip install scikit-learn"
+        ) from error
+    data = sklearn_digits()
+    scans = np.round(data.images * (255.0 / 16.0)).astype("uint8")
+    return scans, data.target.astype("int32")
