@@ -8,6 +8,7 @@ from keras_simmim.downstream.detection import NamedPyramidBackbone
 from keras_simmim.downstream.detection import PyramidImageEncoder
 from keras_simmim.downstream.detection import SimpleFeaturePyramid
 from keras_simmim.downstream.detection import build_object_detector
+from keras_simmim.downstream.detection_metrics import coco_metrics
 from keras_simmim.downstream.features import extract_features
 from keras_simmim.downstream.inpainting import biharmonic_fill
 from keras_simmim.downstream.inpainting import masked_psnr
@@ -35,6 +36,7 @@ __all__ = [
     "biharmonic_fill",
     "bicubic_upscale",
     "build_object_detector",
+    "coco_metrics",
     "degrade",
     "extract_features",
     "fit_linear_probe",
