@@ -36,11 +36,11 @@ import numpy as np
 from PIL import Image
 
 import keras_simmim
-from keras_simmim.data import denormalize
 from keras_simmim.data import from_arrays
 from keras_simmim.data import normalize
 from keras_simmim.downstream import SuperResolutionModel
 from keras_simmim.downstream import degrade
+from keras_simmim.downstream import image_quality
 from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -109,15 +109,7 @@ def pretrain(seed, train_px, args):
 
 def metrics(predicted, truth):
     """Mean PSNR (dB) and SSIM over tiles, on 8-bit pixels."""
-    from skimage.metrics import structural_similarity
-
-    predicted = np.clip(np.round(denormalize(predicted)), 0, 255)
-    truth = denormalize(truth)
-    error = ((predicted - truth) ** 2).mean(axis=(1, 2, 3))
-    psnr = 10 * np.log10(255.0 ** 2 / np.maximum(error, 1e-10))
-    ssim = [structural_similarity(t, p, data_range=255, channel_axis=-1)
-            for t, p in zip(truth, predicted)]
-    return float(psnr.mean()), float(np.mean(ssim))
+    return image_quality(predicted, truth)
 
 
 def finetune(weights, seed, scale, lr, layer_decay, data, args):

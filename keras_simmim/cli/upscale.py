@@ -81,31 +81,18 @@ def image_metrics(model, images):
     import keras
     import numpy as np
 
-    from keras_simmim.data import denormalize
+    from keras_simmim.downstream import image_quality
 
-    scale = model.scale
     blurred = np.asarray(keras.ops.convert_to_numpy(model.degrade(images)))
     restored = model.predict(blurred, batch_size=64, verbose=0)
-    truth, arms = denormalize(images), {
-        "bicubic": denormalize(blurred), "model": denormalize(restored)}
     metrics = {}
-    for name, pixels in arms.items():
-        pixels = np.clip(np.round(pixels), 0, 255)
-        error = ((pixels - truth) ** 2).mean(axis=(1, 2, 3))
-        psnr = 10 * np.log10(255.0 ** 2 / np.maximum(error, 1e-10))
-        metrics[f"psnr_{name}"] = float(psnr.mean())
-        try:
-            from skimage.metrics import structural_similarity
-        except ImportError:
-            continue
-        metrics[f"ssim_{name}"] = float(np.mean([
-            structural_similarity(
-                t, p, data_range=255, channel_axis=-1,
-                win_size=min(7, t.shape[0] - (1 - t.shape[0] % 2)))
-            for t, p in zip(truth, pixels)
-        ]))
+    for name, pixels in (("bicubic", blurred), ("model", restored)):
+        psnr, ssim = image_quality(pixels, images)
+        metrics[f"psnr_{name}"] = psnr
+        if ssim is not None:
+            metrics[f"ssim_{name}"] = ssim
     metrics["psnr_gain_db"] = metrics["psnr_model"] - metrics["psnr_bicubic"]
-    metrics["scale"] = scale
+    metrics["scale"] = model.scale
     metrics["images"] = int(len(images))
     return metrics, blurred, restored
 

@@ -23,6 +23,7 @@ from keras_simmim.downstream.probe import fit_linear_probe
 from keras_simmim.downstream.super_resolution import SuperResolutionModel
 from keras_simmim.downstream.super_resolution import bicubic_upscale
 from keras_simmim.downstream.super_resolution import degrade
+from keras_simmim.downstream.super_resolution import image_quality
 
 __all__ = [
     "DETECTORS",
@@ -40,6 +41,7 @@ __all__ = [
     "degrade",
     "extract_features",
     "fit_linear_probe",
+    "image_quality",
     "knn_accuracy",
     "knn_predict",
     "layer_decay_multipliers",

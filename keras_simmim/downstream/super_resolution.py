@@ -313,3 +313,59 @@ class SuperResolutionModel(FineTunesBackbone, keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**with_deserialized_backbone(config))
+
+
+def image_quality(predicted, target):
+    """Mean PSNR (dB) and SSIM of images on 8-bit pixels.
+
+    Both are measured the way super-resolution papers report them: on
+    pixels in [0, 255] (`predicted` rounded and clipped there first), PSNR
+    per image then averaged, SSIM from scikit-image
+    (`structural_similarity`, a 7-pixel window or the largest odd one the
+    image allows, over all channels).
+
+    Args:
+        predicted: `(batch, H, W, C)` normalised images (as
+            `keras_simmim.data.normalize` makes; numpy or tensor).
+        target: `(batch, H, W, C)` normalised images, the originals.
+
+    Returns:
+        `(psnr, ssim)` floats; `ssim` is None without scikit-image.
+
+    Raises:
+        ValueError: the two differ in shape or are not batches of images.
+
+    Example:
+
+    >>> import numpy as np
+    >>> images = np.random.default_rng(0).random((2, 16, 16, 3), "float32")
+    >>> psnr, ssim = image_quality(degrade(images, 2), images)
+    >>> bool(10 < psnr < 40), bool(0 < ssim < 1)
+    (True, True)
+    """
+    from keras_simmim.data import denormalize
+
+    predicted = np.asarray(ops.convert_to_numpy(predicted), "float64")
+    target = np.asarray(ops.convert_to_numpy(target), "float64")
+    if predicted.ndim != 4 or predicted.shape != target.shape:
+        raise ValueError(
+            "`predicted` and `target` must be batches of images of the same "
+            f"shape (batch, H, W, C). Received: {predicted.shape} and "
+            f"{target.shape}."
+        )
+    truth = denormalize(target)
+    pixels = np.clip(np.round(denormalize(predicted)), 0, 255)
+    error = ((pixels - truth) ** 2).mean(axis=(1, 2, 3))
+    psnr = float(np.mean(10 * np.log10(255.0 ** 2 / np.maximum(error, 1e-10))))
+    try:
+        from skimage.metrics import structural_similarity
+    except ImportError:
+        return psnr, None
+    side = min(truth.shape[1:3])
+    window = min(7, side if side % 2 else side - 1)
+    ssim = float(np.mean([
+        structural_similarity(t, p, data_range=255, channel_axis=-1,
+                              win_size=window)
+        for t, p in zip(truth, pixels)]))
+    return psnr, ssim
+

@@ -113,3 +113,18 @@ def test_bad_arguments_name_themselves():
     model = SuperResolutionModel(vit, scale=2)
     with pytest.raises(ValueError, match=r"\(batch, 16, 16, 3\).*\(2, 32, 32, 3\)"):
         model.upscale(np.zeros((2, 32, 32, 3)))
+
+
+def test_image_quality_is_psnr_and_ssim_on_8_bit_pixels():
+    from keras_simmim.data import normalize
+    from keras_simmim.downstream import image_quality
+
+    pixels = np.random.default_rng(0).integers(10, 200, (3, 16, 16, 3))
+    same_psnr, same_ssim = image_quality(normalize(pixels), normalize(pixels))
+    assert same_psnr > 100 and same_ssim == pytest.approx(1.0)
+    # Every pixel 4 levels off: PSNR = 10 log10(255^2 / 4^2).
+    psnr, ssim = image_quality(normalize(pixels + 4), normalize(pixels))
+    assert psnr == pytest.approx(10 * np.log10(255.0 ** 2 / 16), abs=1e-6)
+    assert 0.5 < ssim < 1.0
+    with pytest.raises(ValueError, match="same shape"):
+        image_quality(normalize(pixels[:2]), normalize(pixels))
