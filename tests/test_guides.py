@@ -30,6 +30,7 @@ RUNS_ON = {
     "backbones": "torch",
     "image_and_text": "torch",
     "scale": "torch",
+    "dense_tasks": "torch",
     "several_devices": "jax",
     "pretrain_from_tfds": "tensorflow",
     "pretrain_from_folder": "jax",
