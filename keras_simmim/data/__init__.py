@@ -20,6 +20,9 @@ from keras_simmim.data.normalization import IMAGENET_STD
 from keras_simmim.data.normalization import channel_statistics
 from keras_simmim.data.normalization import denormalize
 from keras_simmim.data.normalization import normalize
+from keras_simmim.data.shape_detection import CLEVR_CLASSES
+from keras_simmim.data.shape_detection import load_sort_of_clevr_detection
+from keras_simmim.data.shape_detection import synthetic_scene_detection
 from keras_simmim.data.sort_of_clevr import language_prior_accuracy
 from keras_simmim.data.sort_of_clevr import load_sort_of_clevr
 from keras_simmim.data.sort_of_clevr import sort_of_clevr
@@ -30,6 +33,7 @@ from keras_simmim.data.synthetic import synthetic_scenes
 __all__ = [
     "BOUNDING_BOX_FORMATS",
     "BUILTIN_DATASETS",
+    "CLEVR_CLASSES",
     "GREY_MEAN",
     "GREY_STD",
     "IMAGENET_MEAN",
@@ -49,8 +53,10 @@ __all__ = [
     "load_digit_detection",
     "load_digits",
     "load_sort_of_clevr",
+    "load_sort_of_clevr_detection",
     "normalize",
     "sort_of_clevr",
     "stratified_subset",
+    "synthetic_scene_detection",
     "synthetic_scenes",
 ]

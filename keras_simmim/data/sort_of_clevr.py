@@ -105,7 +105,9 @@ def sort_of_clevr(num_images=1000, image_size=75, questions_per_image=4,
 
     Returns:
         A dict of numpy arrays: `images` uint8 `(N, S, S, 3)`, `captions`
-        `(N,)` str; per question (`N * 2 * questions_per_image` rows):
+        `(N,)` str, `boxes` float32 `(N, 6, 4)` (each object's box, in
+        `COLORS` order, `"xyxy"` pixel edges) and `shapes` int32 `(N, 6)`
+        (0 square, 1 circle); per question (`N * 2 * questions_per_image` rows):
         `image_index` int32, `questions` str, `answers` int32 (index into
         `ANSWERS`), `relational` bool.
 
@@ -127,11 +129,17 @@ def sort_of_clevr(num_images=1000, image_size=75, questions_per_image=4,
         )
     rng = np.random.default_rng(seed)
     radius = max(2, image_size // 15)
-    images, captions = [], []
+    images, captions, boxes, kinds = [], [], [], []
     index, questions, answers, relational = [], [], [], []
     for i in range(num_images):
         centres, shapes = _scene(rng, image_size, radius)
         images.append(_draw(centres, shapes, image_size, radius))
+        # Pixel-edge boxes: a centre pixel c with radius r covers [c - r,
+        # c + r + 1) for squares and circles alike.
+        boxes.append(np.stack([centres[:, 1] - radius, centres[:, 0] - radius,
+                               centres[:, 1] + radius + 1,
+                               centres[:, 0] + radius + 1], axis=-1))
+        kinds.append(shapes)
         captions.append(caption(centres, shapes, image_size))
         for is_relational in (False, True):
             templates = RELATIONAL if is_relational else NON_RELATIONAL
@@ -147,6 +155,8 @@ def sort_of_clevr(num_images=1000, image_size=75, questions_per_image=4,
     return {
         "images": np.stack(images),
         "captions": np.array(captions),
+        "boxes": np.stack(boxes).astype("float32"),
+        "shapes": np.stack(kinds).astype("int32"),
         "image_index": np.array(index, "int32"),
         "questions": np.array(questions),
         "answers": np.array(answers, "int32"),

@@ -21,6 +21,7 @@ def _draw_shape(canvas, kind, cy, cx, radius, colour, yy, xx):
             & (np.abs(xx - cx) <= rel * radius)
         )
     canvas[inside] = colour
+    return inside
 
 
 def synthetic_scenes(num_images=1024, image_size=32, seed=0):
@@ -47,6 +48,15 @@ def synthetic_scenes(num_images=1024, image_size=32, seed=0):
     >>> images.shape, images.dtype, labels.shape
     ((4, 32, 32, 3), dtype('uint8'), (4,))
     """
+    images, labels, _ = _generate(num_images, image_size, seed)
+    return images, labels
+
+
+def _generate(num_images, image_size, seed, min_visible=None):
+    """`synthetic_scenes`' images and labels, and with `min_visible` a
+    float, each image's `(kind, x0, y0, x1, y1)` rows: the tight box of
+    the visible pixels of every shape with at least that fraction of its
+    pixels visible (None: no boxes)."""
     check_positive_int("num_images", num_images)
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
@@ -65,6 +75,7 @@ def synthetic_scenes(num_images=1024, image_size=32, seed=0):
     )
     images = np.empty((num_images, height, width, 3), dtype="uint8")
     labels = np.empty((num_images,), dtype="int32")
+    boxes = None if min_visible is None else []
     side = float(min(height, width))
     for n in range(num_images):
         start, end = rng.uniform(0, 255, size=(2, 3))
@@ -76,12 +87,24 @@ def synthetic_scenes(num_images=1024, image_size=32, seed=0):
         radii = rng.uniform(0.1, 0.3, size=count) * side
         kinds = rng.integers(0, len(SHAPE_NAMES), size=count)
         # Draw the largest shape last so it is never hidden.
+        owner = np.full((height, width), -1)
+        areas = {}
         for k in np.argsort(radii):
             r = radii[k]
             cy = rng.uniform(r, height - r)
             cx = rng.uniform(r, width - r)
             colour = rng.uniform(0, 255, size=3)
-            _draw_shape(canvas, kinds[k], cy, cx, r, colour, yy, xx)
+            inside = _draw_shape(canvas, kinds[k], cy, cx, r, colour, yy, xx)
+            owner[inside] = k
+            areas[k] = int(inside.sum())
         images[n] = np.clip(np.round(canvas), 0, 255).astype("uint8")
         labels[n] = kinds[np.argmax(radii)]
-    return images, labels
+        if min_visible is not None:
+            rows = []
+            for k in np.argsort(radii):
+                ys, xs = np.nonzero(owner == k)
+                if len(ys) and len(ys) >= min_visible * areas[k]:
+                    rows.append((int(kinds[k]), xs.min(), ys.min(),
+                                 xs.max() + 1, ys.max() + 1))
+            boxes.append(rows)
+    return images, labels, boxes
