@@ -34,25 +34,13 @@ from keras_simmim.backbones import get_adapter
 from keras_simmim.multimodal.coordinates import append_coordinates
 from keras_simmim.multimodal.fusion import check_fusion_inputs
 from keras_simmim.multimodal.fusion import pooled_text
+from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_count
 from keras_simmim.utils.validation import check_positive_int
 
 PLACEMENTS = ("stages", "output")
 OUTPUTS = ("vector", "grid")
-
-
-def check_bool(name, value):
-    """Raises a TypeError unless `value` is True or False."""
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"`{name}` must be True or False. Received: {name}={value!r}."
-        )
-
-
-def check_count(name, value):
-    """Raises unless `value` is an int >= 0 (bools are rejected)."""
-    if value != 0 or isinstance(value, bool):
-        check_positive_int(name, value)
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")

@@ -38,6 +38,7 @@ import keras
 from keras import ops
 
 from keras_simmim.layers.transformer_block import TransformerBlock
+from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_positive_int
 
 
@@ -103,12 +104,7 @@ class _Fusion(keras.layers.Layer):
                  image_position_embedding=True, **kwargs):
         super().__init__(**kwargs)
         check_positive_int("dim", dim)
-        if not isinstance(image_position_embedding, bool):
-            raise TypeError(
-                "`image_position_embedding` must be True or False. "
-                f"Received: image_position_embedding="
-                f"{image_position_embedding!r}."
-            )
+        check_bool("image_position_embedding", image_position_embedding)
         self.image_position_embedding = image_position_embedding
         if num_layers:
             check_positive_int("num_layers", num_layers)

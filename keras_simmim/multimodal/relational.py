@@ -22,9 +22,9 @@ import keras
 from keras import ops
 
 from keras_simmim.multimodal.coordinates import coordinate_grid
-from keras_simmim.multimodal.film import check_bool
 from keras_simmim.multimodal.fusion import check_fusion_inputs
 from keras_simmim.multimodal.fusion import pooled_text
+from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_positive_int
 
 NUM_F_LAYERS = 2

@@ -37,3 +37,17 @@ def check_choice(name, value, choices):
             f"`{name}` must be one of {sorted(choices)}. "
             f"Received: {name}={value!r}."
         )
+
+
+def check_bool(name, value):
+    """Raises a TypeError unless `value` is True or False."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"`{name}` must be True or False. Received: {name}={value!r}."
+        )
+
+
+def check_count(name, value):
+    """Raises unless `value` is an int >= 0 (bools are rejected)."""
+    if value != 0 or isinstance(value, bool):
+        check_positive_int(name, value)
