@@ -30,6 +30,34 @@ def write_markdown(path, generated):
         f.write(generated.rstrip("\n") + "\n" + reading)
 
 
+def save_results(out, results, markdown):
+    """Writes `results` to `out.json` and `markdown(results)` to `out.md`
+    (keeping its `## Reading`); returns the markdown."""
+    import json
+
+    with open(out + ".json", "w") as f:
+        json.dump(results, f, indent=1)
+    text = markdown(results)
+    write_markdown(out + ".md", text)
+    return text
+
+
+def provenance(results, script):
+    """The line under a table's title: the command that made it (with
+    `--quick` when it was), its time, commit, CPU and Keras, from
+    `results["run"]` (`run_info`), `results["seconds"]` and
+    `results["settings"]["quick"]`."""
+    run = results["run"]
+    quick = " --quick" if results["settings"].get("quick") else ""
+    return (
+        f"Command: `KERAS_BACKEND={run['backend']} OMP_NUM_THREADS=1 python "
+        f"{script}{quick}` ({results['seconds']} s; commit "
+        f"{str(run['commit'])[:10]}"
+        f"{' + uncommitted changes' if run['uncommitted_changes'] else ''}; "
+        f"{run['cpu']}, flags {', '.join(run['cpu_flags']) or 'none'}; "
+        f"Keras {run['keras']}).")
+
+
 def run_info():
     """What a results row needs to be reproduced and compared: the commit
     (and whether the tree had uncommitted changes), the backend and Keras

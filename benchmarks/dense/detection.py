@@ -51,9 +51,10 @@ from keras_simmim.downstream import warmup_cosine
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
 from report import paired_test  # noqa: E402
+from report import provenance  # noqa: E402
 from report import run_info  # noqa: E402
+from report import save_results  # noqa: E402
 from report import tune  # noqa: E402
-from report import write_markdown  # noqa: E402
 
 SIZE = 64
 TARGET_GAIN = 5.0  # points of mAP@0.5 over random init
@@ -185,25 +186,16 @@ def main(argv=None):
             with open(args.out + ".json", "w") as f:  # progress so far
                 json.dump(results, f, indent=1)
     results["seconds"] = round(time.time() - start)
-    with open(args.out + ".json", "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(args.out + ".md", markdown(results))
-    print(markdown(results))
+    print(save_results(args.out, results, markdown))
 
 
 def markdown(results):
     s = results["settings"]
-    run = results["run"]
     c = results["canvases"]
     lines = [
         "# Detection on held-out scattered digits: SimMIM vs random init",
         "",
-        f"Command: `KERAS_BACKEND={run['backend']} OMP_NUM_THREADS=1 python "
-        f"benchmarks/dense/detection.py{' --quick' if s['quick'] else ''}` "
-        f"({results['seconds']} s; commit {str(run['commit'])[:10]}"
-        f"{' + uncommitted changes' if run['uncommitted_changes'] else ''}; "
-        f"{run['cpu']}, flags {', '.join(run['cpu_flags']) or 'none'}; "
-        f"Keras {run['keras']}).",
+        provenance(results, "benchmarks/dense/detection.py"),
         "",
         f"64x64 canvases (train / validation / test): {c['train']} / "
         f"{c['validation']} / {c['test']}; keras-hub RetinaNet (P3-P5, "

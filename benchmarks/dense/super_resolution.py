@@ -25,7 +25,6 @@ tiles in the same run; differences are paired by seed (paired t-test).
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -46,8 +45,9 @@ from keras_simmim.downstream import warmup_cosine
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
 from report import paired_test  # noqa: E402
+from report import provenance  # noqa: E402
 from report import run_info  # noqa: E402
-from report import write_markdown  # noqa: E402
+from report import save_results  # noqa: E402
 
 PHOTOS = {
     "test": ["coffee", "motorcycle_right", "chelsea", "hubble_deep_field"],
@@ -232,26 +232,16 @@ def main(argv=None):
                          args)["test"]
                 for seed in seeds]
     results["seconds"] = round(time.time() - start)
-    with open(args.out + ".json", "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(args.out + ".md", markdown(results))
-    print(markdown(results))
+    print(save_results(args.out, results, markdown))
 
 
 def markdown(results):
     s = results["settings"]
-    run = results["run"]
     lines = [
         "# Super-resolution on held-out photos: SimMIM vs random init vs "
         "bicubic",
         "",
-        f"Command: `KERAS_BACKEND={run['backend']} OMP_NUM_THREADS=1 python "
-        f"benchmarks/dense/super_resolution.py"
-        f"{' --quick' if s['quick'] else ''}` "
-        f"({results['seconds']} s; commit {str(run['commit'])[:10]}"
-        f"{' + uncommitted changes' if run['uncommitted_changes'] else ''}; "
-        f"{run['cpu']}, flags {', '.join(run['cpu_flags']) or 'none'}; "
-        f"Keras {run['keras']}).",
+        provenance(results, "benchmarks/dense/super_resolution.py"),
         "",
         f"Tiles 32x32 (train / validation / test): "
         f"{results['tiles']['train']} / {results['tiles']['validation']} / "

@@ -24,7 +24,6 @@ the image encoder, the text tower or the fusion layer. Writes
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,7 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import HERE  # noqa: E402
 from run import TEMPLATE_NAMES  # noqa: E402
 from run import template_ids  # noqa: E402
-from report import write_markdown  # noqa: E402  (path set by run)
+from report import save_results  # noqa: E402  (path set by run)
 
 SIZE = 64
 PROPERTIES = ("left/right", "top/bottom", "shape")
@@ -187,10 +186,7 @@ def main(argv=None):
         print(name, flush=True)
         keras.utils.set_random_seed(args.seed)
         results[name] = run_it()
-    with open(args.out + ".json", "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(args.out + ".md", markdown(results))
-    print(markdown(results))
+    print(save_results(args.out, results, markdown))
 
 
 def markdown(results):
