@@ -6,9 +6,9 @@ import time
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import add_backbone_and_data_flags
-from keras_simmim.cli.downstream_flags import image_channels_of
-from keras_simmim.cli.downstream_flags import image_size_of
 from keras_simmim.cli.downstream_flags import training_subset
+from keras_simmim.cli.downstream_run import finish_downstream_run
+from keras_simmim.cli.downstream_run import open_downstream_run
 from keras_simmim.cli.pretrain import epoch_seed
 from keras_simmim.cli.pretrain import run_epochs
 
@@ -62,35 +62,14 @@ def evaluate_splits(model, args, image_size):
 def run(args):
     import keras
 
-    from keras_simmim.cli.backbones import downstream_backbone
     from keras_simmim.downstream import SimMIMClassifier
     from keras_simmim.training import ResumableCheckpoint
-    from keras_simmim.training import save_model_atomically
 
-    if args.layer_decay is None:
-        args.layer_decay = 0.75 if args.from_ else 1.0
-    settings = common.fingerprint(args, RUN_SETTINGS)
-    settings["from"] = settings.pop("from_")
-    output, checkpoints, resume = common.prepare_output(
-        args.output, args.overwrite, settings, "finetune"
-    )
-    report_path = os.path.join(output, "report.json")
-    if resume and resume[1]["epoch"] >= args.epochs and os.path.exists(
-        report_path
-    ):
-        print(f"keras-simmim: the run in {output!r} is already complete.")
-        return output
-    keras.utils.set_random_seed(args.seed)
+    run = open_downstream_run(args, RUN_SETTINGS, "finetune")
+    if run.complete:
+        return run.output
     subset = training_subset(args)
-
-    if resume is None:
-        backbone, origin = downstream_backbone(args)
-        image_size = image_size_of(backbone, args)
-        channels = image_channels_of(backbone)
-    else:
-        model = common.load_checkpoint_model(resume)
-        origin = "resumed checkpoint"
-        image_size, channels = model.image_shape[0], model.image_shape[-1]
+    image_size, channels = run.image_size, run.channels
 
     def dataset(epoch):
         return sources.open_split(
@@ -103,9 +82,10 @@ def run(args):
     first = dataset(0)
     steps_per_epoch = sources.num_batches(first)
     num_classes = sources.num_classes(args.data, first, image_size)
-    if resume is None:
+    model = run.model
+    if model is None:
         model = SimMIMClassifier(
-            backbone, num_classes=num_classes,
+            run.backbone, num_classes=num_classes,
             image_shape=(image_size, image_size, channels),
         )
         model.compile_for_finetuning(
@@ -114,26 +94,17 @@ def run(args):
             layer_decay=args.layer_decay, weight_decay=args.weight_decay,
             label_smoothing=args.label_smoothing,
         )
-        initial_epoch, previous = 0, {}
-    else:
-        initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
-        print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
     print(
         f"keras-simmim finetune: backend={keras.backend.backend()}, "
-        f"backbone {origin}, data={args.data} ({steps_per_epoch} batches "
+        f"backbone {run.origin}, data={args.data} ({steps_per_epoch} batches "
         f"of {args.batch_size}, {num_classes} classes), {args.epochs} "
-        f"epochs, output folder: {os.path.abspath(output)}"
+        f"epochs, output folder: {os.path.abspath(run.output)}"
     )
-    checkpoint = ResumableCheckpoint(checkpoints, settings, previous)
+    checkpoint = ResumableCheckpoint(run.checkpoints, run.settings,
+                                     run.previous)
     start = time.time()
-    run_epochs(model, dataset, args.epochs, initial_epoch, [checkpoint])
+    run_epochs(model, dataset, args.epochs, run.initial_epoch, [checkpoint])
     metrics = evaluate_splits(model, args, image_size)
     metrics["train_seconds_this_process"] = round(time.time() - start, 1)
-    save_model_atomically(model, os.path.join(output, "model.keras"))
-    common.write_report(
-        output, "keras-simmim finetune", metrics,
-        {"settings": settings, "backend": keras.backend.backend(),
-         "history": checkpoint.history},
-    )
-    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
-    return output
+    return finish_downstream_run(run, model, "keras-simmim finetune",
+                                 metrics, checkpoint.history)

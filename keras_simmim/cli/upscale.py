@@ -7,8 +7,8 @@ import time
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import add_backbone_flags
-from keras_simmim.cli.downstream_flags import image_channels_of
-from keras_simmim.cli.downstream_flags import image_size_of
+from keras_simmim.cli.downstream_run import finish_downstream_run
+from keras_simmim.cli.downstream_run import open_downstream_run
 from keras_simmim.cli.pretrain import epoch_seed
 from keras_simmim.cli.pretrain import run_epochs
 
@@ -125,33 +125,14 @@ def save_picture(path, images, blurred, restored, scale):
 def run(args):
     import keras
 
-    from keras_simmim.cli.backbones import downstream_backbone
     from keras_simmim.downstream import SuperResolutionModel
     from keras_simmim.training import ResumableCheckpoint
-    from keras_simmim.training import save_model_atomically
 
-    if args.layer_decay is None:
-        args.layer_decay = 0.75 if args.from_ else 1.0
-    settings = common.fingerprint(args, RUN_SETTINGS)
-    settings["from"] = settings.pop("from_")
-    output, checkpoints, resume = common.prepare_output(
-        args.output, args.overwrite, settings, "upscale",
-        own_files=("upscaled.png",),
-    )
-    if resume and resume[1]["epoch"] >= args.epochs and os.path.exists(
-        os.path.join(output, "report.json")
-    ):
-        print(f"keras-simmim: the run in {output!r} is already complete.")
-        return output
-    keras.utils.set_random_seed(args.seed)
-    if resume is None:
-        backbone, origin = downstream_backbone(args)
-        image_size = image_size_of(backbone, args)
-        channels = image_channels_of(backbone)
-    else:
-        model = common.load_checkpoint_model(resume)
-        origin = "resumed checkpoint"
-        image_size, channels = model.image_shape[0], model.image_shape[-1]
+    run = open_downstream_run(args, RUN_SETTINGS, "upscale",
+                              own_files=("upscaled.png",))
+    if run.complete:
+        return run.output
+    image_size, channels = run.image_size, run.channels
 
     def images_of(split, epoch=None):
         data = sources.open_split(
@@ -169,10 +150,11 @@ def run(args):
         return pairs(images_of("train", epoch), args.scale, args.batch_size)
 
     steps_per_epoch = len(dataset(0))
-    if resume is None:
+    model = run.model
+    if model is None:
         try:
             model = SuperResolutionModel(
-                backbone, scale=args.scale,
+                run.backbone, scale=args.scale,
                 image_shape=(image_size, image_size, channels))
         except ValueError as error:
             raise SystemExit(f"keras-simmim: {error}") from None
@@ -181,31 +163,22 @@ def run(args):
             total_steps=max(2, args.epochs * steps_per_epoch),
             layer_decay=args.layer_decay,
         )
-        initial_epoch, previous = 0, {}
-    else:
-        initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
-        print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
     print(
         f"keras-simmim upscale: backend={keras.backend.backend()}, backbone "
-        f"{origin}, x{args.scale}, data={args.data} ({steps_per_epoch} "
+        f"{run.origin}, x{args.scale}, data={args.data} ({steps_per_epoch} "
         f"batches of {args.batch_size}, {image_size}px), {args.epochs} "
-        f"epochs, output folder: {os.path.abspath(output)}"
+        f"epochs, output folder: {os.path.abspath(run.output)}"
     )
-    checkpoint = ResumableCheckpoint(checkpoints, settings, previous)
+    checkpoint = ResumableCheckpoint(run.checkpoints, run.settings,
+                                     run.previous)
     start = time.time()
-    run_epochs(model, dataset, args.epochs, initial_epoch, [checkpoint])
+    run_epochs(model, dataset, args.epochs, run.initial_epoch, [checkpoint])
     seconds = round(time.time() - start, 1)
     held_out = images_of(args.split)
     metrics, blurred, restored = image_metrics(model, held_out)
     metrics["train_seconds_this_process"] = seconds
     count = min(args.num_images, len(held_out))
-    save_picture(os.path.join(output, "upscaled.png"), held_out[:count],
+    save_picture(os.path.join(run.output, "upscaled.png"), held_out[:count],
                  blurred[:count], restored[:count], args.scale)
-    save_model_atomically(model, os.path.join(output, "model.keras"))
-    common.write_report(
-        output, "keras-simmim upscale", metrics,
-        {"settings": settings, "backend": keras.backend.backend(),
-         "history": checkpoint.history, "split": args.split},
-    )
-    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
-    return output
+    return finish_downstream_run(run, model, "keras-simmim upscale", metrics,
+                                 checkpoint.history, split=args.split)
