@@ -150,3 +150,37 @@ def test_cli_examples_and_guides_use_the_public_api(folder):
             wrong += [f"{where} imports {module}.{name}, not in its __all__"
                       for name in names if name not in public]
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_models_import_and_train_without_tensorflow():
+    """On JAX and torch, `import keras_simmim` and a SimMIM `fit()` work on
+    a machine without TensorFlow (a GPU image, say); the tf.data loaders
+    say what they need."""
+    import subprocess
+    import sys
+
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("the TensorFlow backend needs TensorFlow")
+    script = (
+        "import sys; sys.modules['tensorflow'] = None\n"  # import fails
+        "import keras_hub, numpy as np, keras_simmim\n"
+        "vit = keras_hub.models.ViTBackbone(image_shape=(16, 16, 3), "
+        "patch_size=4, num_layers=1, num_heads=1, hidden_dim=8, mlp_dim=8)\n"
+        "model = keras_simmim.SimMIMModel(vit, mask_patch_size=8)\n"
+        "model.compile(optimizer=model.default_optimizer())\n"
+        "history = model.fit(np.ones((4, 16, 16, 3), 'float32'), "
+        "batch_size=2, verbose=0)\n"
+        "assert np.isfinite(history.history['loss'][0])\n"
+        "try:\n"
+        "    keras_simmim.data.from_arrays(np.zeros((2, 16, 16, 3), 'uint8'))\n"
+        "except ImportError as error:\n"
+        "    assert 'pip install tensorflow' in str(error)\n"
+        "else:\n"
+        "    raise AssertionError('from_arrays ran without TensorFlow')\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), (
+        done.stderr[-2000:])

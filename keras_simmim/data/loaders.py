@@ -17,7 +17,7 @@ import os
 import warnings
 
 import numpy as np
-import tensorflow as tf
+from keras_simmim.data.lazy_tensorflow import tf
 
 from keras_simmim.data.augmentation import PRETRAIN_RATIO
 from keras_simmim.data.augmentation import PRETRAIN_SCALE
