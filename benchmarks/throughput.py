@@ -131,13 +131,15 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_keras(c, steps, warmup, precision, variant):
+def run_keras(c, steps, warmup, precision, variant, on_device=False):
     """keras_simmim.SimMIMModel around keras-hub's ViTBackbone, `fit()`.
 
     `variant`: "default" (what `compile()` gives), "xla" (TensorFlow with
     `jit_compile=True`; Keras's "auto" turns XLA off on CPU-only TF) or
     "math-attention" (torch: SDPA's math kernel instead of its CPU flash
-    kernel, whose bfloat16 backward is slow).
+    kernel, whose bfloat16 backward is slow). `on_device` (GPU mode): the
+    batches are backend tensors already on the accelerator, as the
+    reference's are, so the step time leaves out host-to-device copies.
     """
     import keras
     import keras_hub
@@ -178,6 +180,15 @@ def run_keras(c, steps, warmup, precision, variant):
 
     data = np.repeat(images[None], steps + warmup, 0).reshape(
         -1, c["image"], c["image"], 3)
+    if on_device and keras.backend.backend() == "torch":
+        import torch
+
+        data = torch.as_tensor(
+            data, device="cuda" if torch.cuda.is_available() else "cpu")
+    elif on_device and keras.backend.backend() == "jax":
+        import jax
+
+        data = jax.device_put(data)
     history = model.fit(data, batch_size=c["batch"], epochs=1, verbose=0,
                         shuffle=False, callbacks=[Timer()])
     # Keras reads the loss at the end, which waits for the last step.
@@ -289,7 +300,7 @@ def worker(args):
         seconds, loss = run_reference(c, steps, warmup, args.precision, device)
     else:
         seconds, loss = run_keras(c, steps, warmup, args.precision,
-                                  args.variant)
+                                  args.variant, on_device=args.gpu)
     out = {
         "images_per_s": steps * c["batch"] / seconds,
         "seconds": seconds, "steps": steps, "loss": loss,
@@ -591,9 +602,17 @@ def gpu_mode(args):
         rows.append(dict(impl=backend if kind == "keras" else "transformers",
                          **result))
         print(rows[-1], flush=True)
+    import torch
+
+    from report import run_info
+
     with open(args.out + "-gpu.json", "w") as f:
-        json.dump({"config": c, "flops_per_image": flops, "rows": rows}, f,
-                  indent=1)
+        json.dump({"config": c, "flops_per_image": flops, "rows": rows,
+                   "steps": args.steps, "warmup": args.warmup,
+                   "peak_tflops": args.peak_tflops,
+                   "gpu": torch.cuda.get_device_name(0)
+                   if torch.cuda.is_available() else None,
+                   "run": run_info()}, f, indent=1)
 
 
 if __name__ == "__main__":
