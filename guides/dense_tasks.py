@@ -69,7 +69,7 @@ from keras_simmim import data, downstream
 # Optimizer steps of 32 images: SimMIM pretraining, detector fine-tuning,
 # super-resolution pretraining and fine-tuning.
 PRETRAIN_STEPS, DETECT_STEPS, SR_PRETRAIN_STEPS, SR_STEPS = (
-    (4, 4, 4, 4) if QUICK else (800, 300, 600, 300))
+    (4, 4, 4, 4) if QUICK else (800, 1500, 600, 300))
 NUM_CANVASES = 64 if QUICK else 1024
 keras.utils.set_random_seed(0)
 
@@ -147,6 +147,12 @@ history = simmim.fit(pixels, steps_per_epoch=PRETRAIN_STEPS, epochs=1)
 #
 # Two arguments fit small objects: levels P3-P5 (strides 8 to 32) and
 # anchors of 2 strides (16 px at P3) instead of keras-hub's 4 (32 px).
+#
+# Detection needs more steps than classification before anything shows:
+# trained the same way from random init, this detector stayed near zero
+# validation mAP@0.5 for its first 300 steps (4.2%), then climbed to
+# 17.7% at 600, 23.4% at 900 and 24.8% at 1,200 steps (training canvases:
+# 65.7%). The full setting trains 1,500 steps.
 
 # %%
 detector = downstream.build_object_detector(
