@@ -125,6 +125,29 @@ def paired_test(baseline, treatment, alpha=0.05):
     return result
 
 
+def pretrain_simmim(model, pixels, steps, learning_rate, batch_size, seed,
+                    label):
+    """SimMIM pretraining as the dense benchmarks run it: `steps` steps of
+    random resized crops and flips of the uint8 `pixels`, SimMIM's AdamW
+    with a warm-up (a tenth) + cosine schedule. Returns the backbone's
+    weights and the last loss; prints `label`, the time and the loss."""
+    import time
+
+    from keras_simmim.data import from_arrays
+    from keras_simmim.downstream import warmup_cosine
+
+    model.compile(optimizer=model.default_optimizer(
+        warmup_cosine(learning_rate, steps, steps // 10)))
+    data = from_arrays(pixels, augment=True, shuffle=True, seed=seed,
+                       batch_size=batch_size, drop_remainder=True).repeat()
+    start = time.time()
+    history = model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    loss = float(history.history["loss"][-1])
+    print(f"  pretrain {label}: {steps} steps, {time.time() - start:.0f}s, "
+          f"last loss {loss:.3f}", flush=True)
+    return model.backbone.get_weights(), loss
+
+
 def tune(run, grid, max_extend=3):
     """Best value of `grid` by `run(value)[0]` (validation accuracy); the
     grid grows by factors of 2 past an edge that wins, so the chosen value

@@ -41,7 +41,6 @@ import numpy as np
 import tensorflow as tf
 
 import keras_simmim
-from keras_simmim.data import from_arrays
 from keras_simmim.data import load_digit_detection
 from keras_simmim.data import normalize
 from keras_simmim.downstream import build_object_detector
@@ -51,6 +50,7 @@ from keras_simmim.downstream import warmup_cosine
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
 from report import paired_test  # noqa: E402
+from report import pretrain_simmim  # noqa: E402
 from report import provenance  # noqa: E402
 from report import run_info  # noqa: E402
 from report import save_results  # noqa: E402
@@ -78,17 +78,9 @@ def backbone(name, seed):
 def pretrain(name, seed, train_px, args):
     model = keras_simmim.SimMIMModel(
         backbone(name, seed), mask_patch_size=16, mask_ratio=0.6, seed=seed)
-    total = args.pretrain_steps
-    model.compile(optimizer=model.default_optimizer(
-        warmup_cosine(args.pretrain_lr, total, total // 10)))
-    data = from_arrays(train_px, augment=True, shuffle=True, seed=seed,
-                       batch_size=args.batch, drop_remainder=True).repeat()
-    start = time.time()
-    history = model.fit(data, steps_per_epoch=total, epochs=1, verbose=0)
-    loss = float(history.history["loss"][-1])
-    print(f"  pretrain {name} seed {seed}: {total} steps, "
-          f"{time.time() - start:.0f}s, last loss {loss:.3f}", flush=True)
-    return model.backbone.get_weights(), loss
+    return pretrain_simmim(model, train_px, args.pretrain_steps,
+                           args.pretrain_lr, args.batch, seed,
+                           f"{name} seed {seed}")
 
 
 def finetune(name, weights, seed, lr, data, args):
