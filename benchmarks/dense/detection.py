@@ -206,6 +206,13 @@ def markdown(results):
     gains = {}
     for name in s["backbones"]:
         if f"{name}-simmim" not in results["rows"]:
+            for metric in ("mAP@0.5", "mAP@[.5:.95]"):
+                scratch = [100 * r[metric] for r in
+                           results["rows"].get(f"{name}-scratch", [])]
+                lines.append(
+                    f"| {name} | {metric} | "
+                    f"{np.mean(scratch):.1f} | not run | |" if scratch else
+                    f"| {name} | {metric} | not run | not run | |")
             continue
         for metric in ("mAP@0.5", "mAP@[.5:.95]"):
             scratch = 100 * np.array(
