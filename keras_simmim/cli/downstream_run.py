@@ -18,7 +18,7 @@ def open_downstream_run(args, run_settings, command, own_files=()):
     folder (refusing to overwrite another run's), and seeds Keras. Returns
     a namespace with `output` and `complete` (True: the folder holds this
     run already finished, nothing else is set); otherwise also
-    `checkpoints`, `settings`, `resume` (or None), `initial_epoch`,
+    `checkpoints`, `settings`, `initial_epoch`,
     `previous` (the history so far), `origin` (what the backbone is, for
     the log line), `image_size`, `channels`, and either
     `backbone` (a new run) or `model` (the checkpoint being resumed).
@@ -40,8 +40,8 @@ def open_downstream_run(args, run_settings, command, own_files=()):
         return types.SimpleNamespace(output=output, complete=True)
     keras.utils.set_random_seed(args.seed)
     run = types.SimpleNamespace(
-        output=output, complete=False, checkpoints=checkpoints, settings=settings,
-        resume=resume, initial_epoch=0, previous={}, backbone=None,
+        output=output, complete=False, checkpoints=checkpoints,
+        settings=settings, initial_epoch=0, previous={}, backbone=None,
         model=None)
     if resume is None:
         run.backbone, run.origin = downstream_backbone(args)

@@ -9,7 +9,6 @@ well (Keras converts the batches).
 import math
 
 from keras_simmim.data.lazy_tensorflow import tf
-
 from keras_simmim.data.normalization import channel_statistics
 from keras_simmim.utils.validation import check_positive_int
 

@@ -8,6 +8,7 @@ own loader (a GPU image without TensorFlow, say). `tf` here is a stand-in
 that imports TensorFlow the first time one of its attributes is read.
 """
 
+
 class _LazyTensorFlow:
     _module = None
 

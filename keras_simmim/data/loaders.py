@@ -17,11 +17,11 @@ import os
 import warnings
 
 import numpy as np
-from keras_simmim.data.lazy_tensorflow import tf
 
 from keras_simmim.data.augmentation import PRETRAIN_RATIO
 from keras_simmim.data.augmentation import PRETRAIN_SCALE
 from keras_simmim.data.augmentation import ImagePreprocessor
+from keras_simmim.data.lazy_tensorflow import tf
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 

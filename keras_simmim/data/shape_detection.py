@@ -27,12 +27,6 @@ CLEVR_CLASSES = {
 }
 
 
-def _to_format(boxes, bounding_box_format, height, width):
-    if bounding_box_format == "xyxy":
-        return boxes
-    return convert_boxes(boxes, "xyxy", bounding_box_format, height, width)
-
-
 def load_sort_of_clevr_detection(split="train", num_images=None,
                                  image_size=75, classes="shape",
                                  bounding_box_format="xyxy"):
@@ -76,8 +70,8 @@ def load_sort_of_clevr_detection(split="train", num_images=None,
                             shapes.shape)
     labels = {"shape": shapes, "color": color,
               "color_shape": 2 * color + shapes}[classes]
-    boxes = _to_format(scenes["boxes"], bounding_box_format, image_size,
-                       image_size)
+    boxes = convert_boxes(scenes["boxes"], "xyxy", bounding_box_format,
+                          image_size, image_size)
     return scenes["images"], {"boxes": np.ascontiguousarray(boxes),
                               "labels": np.ascontiguousarray(labels,
                                                              "int32")}
@@ -127,6 +121,6 @@ def synthetic_scene_detection(num_images=1024, image_size=32, seed=0,
     for n, found in enumerate(rows):
         for i, (kind, *box) in enumerate(found):
             boxes[n, i], labels[n, i] = box, kind
-    return images, {"boxes": _to_format(boxes, bounding_box_format, height,
-                                        width), "labels": labels}
+    return images, {"boxes": convert_boxes(boxes, "xyxy", bounding_box_format,
+                                           height, width), "labels": labels}
 

@@ -87,19 +87,20 @@ def _generate(num_images, image_size, seed, min_visible=None):
         radii = rng.uniform(0.1, 0.3, size=count) * side
         kinds = rng.integers(0, len(SHAPE_NAMES), size=count)
         # Draw the largest shape last so it is never hidden.
-        owner = np.full((height, width), -1)
-        areas = {}
+        if boxes is not None:
+            owner, areas = np.full((height, width), -1), {}
         for k in np.argsort(radii):
             r = radii[k]
             cy = rng.uniform(r, height - r)
             cx = rng.uniform(r, width - r)
             colour = rng.uniform(0, 255, size=3)
             inside = _draw_shape(canvas, kinds[k], cy, cx, r, colour, yy, xx)
-            owner[inside] = k
-            areas[k] = int(inside.sum())
+            if boxes is not None:
+                owner[inside] = k
+                areas[k] = int(inside.sum())
         images[n] = np.clip(np.round(canvas), 0, 255).astype("uint8")
         labels[n] = kinds[np.argmax(radii)]
-        if min_visible is not None:
+        if boxes is not None:
             rows = []
             for k in np.argsort(radii):
                 ys, xs = np.nonzero(owner == k)
