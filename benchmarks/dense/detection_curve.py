@@ -17,20 +17,17 @@ import os
 import sys
 import time
 
-import keras
-import keras_hub
 import tensorflow as tf
 
 from keras_simmim.data import load_digit_detection
 from keras_simmim.data import normalize
-from keras_simmim.downstream import build_object_detector
 from keras_simmim.downstream import coco_metrics
-from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 from detection import backbone  # noqa: E402
+from detection import compiled_detector  # noqa: E402
 from report import run_info  # noqa: E402
 from report import save_results  # noqa: E402
 
@@ -47,17 +44,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.time()
     results = {"settings": vars(args), "run": run_info(), "rows": []}
-    keras.utils.set_random_seed(0)
-    nms = keras_hub.layers.NonMaxSuppression(
-        bounding_box_format="xyxy", from_logits=True,
-        confidence_threshold=0.05, max_detections=20)
-    detector = build_object_detector(
-        backbone(args.backbone, 0), num_classes=10, image_shape=(64, 64, 3),
-        min_level=3, max_level=5, anchor_size=2,
-        pre_logits_num_conv_layers=2, prediction_decoder=nms)
-    detector.compile(optimizer=keras.optimizers.Adam(
-        warmup_cosine(args.lr, args.steps, args.steps // 10),
-        global_clipnorm=10.0))
+    detector = compiled_detector(backbone(args.backbone, 0), args.lr,
+                                 args.steps)
     train_x, train_y = load_digit_detection("train")
     val_x, val_y = load_digit_detection("validation")
     train_x, val_x = normalize(train_x), normalize(val_x)

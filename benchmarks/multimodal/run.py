@@ -493,7 +493,7 @@ def main(argv=None):
         name = f"{fusion or 'retrieval'} / {label} {encoder}"
         planned = _key({"fusion": fusion, "arch": label, "encoder": encoder,
                         "steps": steps, "train_scenes": args.train_scenes,
-                        "seed": args.seed, "endless_batches": True})
+                        "seed": args.seed})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
