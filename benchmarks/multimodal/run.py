@@ -25,10 +25,12 @@ which object the question names.
 
 Stages: `--stage baselines` (only the two priors, written into `--out`
 without training), `--stage pretrain` (only the cached SimMIM encoder),
-`--stage
-table` (every fusion x encoder at `--steps`), `--stage long` (the
+`--stage table` (every fusion x encoder at `--steps`), `--stage long` (the
 `--long-fusion` for `--long-steps`, both encoders), `--stage retrieval`
-(a CLIP-loss `ContrastiveAligner` on image-caption pairs, recall@K).
+(a `ContrastiveAligner` with `--retrieval-loss clip|siglip` on
+image-caption pairs, recall@K). `--text bag` swaps the BERT text tower for
+its token embeddings alone (an ablation: a bag of words, as a one-hot
+question code would give).
 Rows are written after each run and a rerun skips the rows its output
 already has, so a long table can be filled in over several invocations.
 """
@@ -67,6 +69,7 @@ from report import write_markdown  # noqa: E402
 FUSION_ORDER = ("cross_attention", "merged", "gated", "late", "film",
                 "relational", "film_relational")
 ENCODERS = ("random", "simmim")
+TEXT_LABELS = {"bert": "BERT", "bag": "bag-of-words"}
 LENGTH = 16
 TRAIN_SCENES = 9800  # the built-in training split
 CAPTION_LENGTH = 64
@@ -331,11 +334,29 @@ def towers(encoder, data, vocab, length, args):
     backbone, pretraining = image_encoder(
         encoder, args.seed, data["train"]["images"], args)
     keras.utils.set_random_seed(args.seed)
+    if getattr(args, "text", "bert") == "bag":
+        return backbone, bag_of_words(vocab, args.width), pretraining
     text = keras_hub.models.BertBackbone(
         vocabulary_size=vocab, num_layers=2, num_heads=4,
         hidden_dim=args.width, intermediate_dim=2 * args.width,
         max_sequence_length=length)
     return backbone, text, pretraining
+
+
+def bag_of_words(vocab, width):
+    """The ablation's text tower: token embeddings only, no transformer.
+    The fusions pool the text as the mean of its real tokens, so this
+    tower hands them a learned bag of words (the question's colour word
+    and template words, weighted equally) from step 0: what a one-hot
+    question code gives, while BERT must first learn to carry the colour
+    word into its pooled output."""
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    padding_mask = keras.Input((None,), dtype="bool", name="padding_mask")
+    tokens = keras.layers.Embedding(vocab, width, name="embedding")(
+        token_ids)
+    return keras.Model({"token_ids": token_ids,
+                        "padding_mask": padding_mask}, tokens,
+                       name="bag_of_words")
 
 
 def optimizer(steps, args):
@@ -362,7 +383,7 @@ def run(fusion, encoder, steps, data, vocab, args):
               epochs=steps // args.eval_every, callbacks=[curve], verbose=0)
     seconds = time.time() - start
     return {"fusion": fusion, "arch": arch_label(args, fusion),
-            "encoder": encoder, "seed": seed,
+            "encoder": encoder, "seed": seed, "text": args.text,
             "train_scenes": args.train_scenes,
             "steps": steps, "endless_batches": True,
             "train_seconds": round(seconds), "pretraining": pretraining,
@@ -388,7 +409,7 @@ def retrieval(encoder, steps, data, args):
     backbone, text, pretraining = towers(encoder, data, vocab,
                                          CAPTION_LENGTH, args)
     model = ContrastiveAligner(backbone, text, embed_dim=args.width,
-                               loss="clip")
+                               loss=args.retrieval_loss)
     model.compile(optimizer=optimizer(steps, args))
 
     def pairs(name):
@@ -405,6 +426,7 @@ def retrieval(encoder, steps, data, args):
     recall = retrieval_recall(out["image_embeddings"],
                               out["text_embeddings"])
     return {"arch": encoder_label(args), "encoder": encoder,
+            "loss": args.retrieval_loss, "seed": args.seed,
             "train_scenes": args.train_scenes, "epochs": epochs,
             "steps": steps, "train_seconds": round(seconds),
             "pretraining": pretraining,
@@ -432,6 +454,9 @@ def main(argv=None):
                         default="cross_attention")
     parser.add_argument("--retrieval-steps", type=int, default=1530,
                         help="Aligner training steps (rounded to epochs).")
+    parser.add_argument("--retrieval-loss", choices=("clip", "siglip"),
+                        default="clip",
+                        help="The aligner's loss (`--stage retrieval`).")
     parser.add_argument("--fusions", nargs="+", choices=FUSION_ORDER,
                         default=list(FUSION_ORDER))
     parser.add_argument("--encoders", nargs="+", choices=ENCODERS,
@@ -461,6 +486,12 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--pretrain-epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text", choices=tuple(TEXT_LABELS),
+                        default="bert",
+                        help="Text tower: a 2-layer BERT (keras-hub) or, "
+                        "as an ablation, its token embeddings alone (a "
+                        "bag of words: what a one-hot question code "
+                        "gives).")
     parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
@@ -493,7 +524,9 @@ def main(argv=None):
         name = f"{fusion or 'retrieval'} / {label} {encoder}"
         planned = _key({"fusion": fusion, "arch": label, "encoder": encoder,
                         "steps": steps, "train_scenes": args.train_scenes,
-                        "seed": args.seed})
+                        "seed": args.seed, "text": args.text,
+                        "loss": args.retrieval_loss if fusion is None
+                        else None})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
@@ -538,7 +571,8 @@ def _key(row):
     lost_steps = "curve" in row and not row.get("endless_batches")
     return (row.get("fusion"), _arch(row), row["encoder"],
             row["steps"], row.get("train_scenes", TRAIN_SCENES), lost_steps,
-            row.get("seed", 0))
+            row.get("seed", 0), row.get("text", "bert"),
+            row.get("loss", "clip") if "fusion" not in row else None)
 
 
 def write(results, args):
@@ -589,7 +623,9 @@ def _steps(row, batch):
 def _encoder(row):
     """A row's encoder, with its seed when it is not 0."""
     seed = row.get("seed", 0)
-    return row["encoder"] + ("" if seed == 0 else f" (seed {seed})")
+    text = row.get("text", "bert")
+    return (row["encoder"] + ("" if seed == 0 else f" (seed {seed})")
+            + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)"))
 
 
 def seed_summary(rows, batch):
@@ -601,11 +637,12 @@ def seed_summary(rows, batch):
     for row in rows:
         if "curve" not in row or not row.get("endless_batches"):
             continue
-        key = (row["fusion"], _arch(row), row["steps"])
+        key = (row["fusion"], _arch(row), row["steps"],
+               row.get("text", "bert"))
         groups.setdefault(key, {}).setdefault(row["encoder"], {})[
             row.get("seed", 0)] = row
     lines = []
-    for (fusion, arch, steps), by_encoder in sorted(groups.items()):
+    for (fusion, arch, steps, text), by_encoder in sorted(groups.items()):
         if max(len(seeds) for seeds in by_encoder.values()) < 2:
             continue
         if not lines:
@@ -621,7 +658,9 @@ def seed_summary(rows, batch):
             sd = (lambda v: f" +- {np.std(v, ddof=1):.1f}" if len(v) > 1
                   else "")
             lines.append(
-                f"- {fusion} / {arch} {encoder}, {steps} steps, seeds "
+                f"- {fusion} / {arch} {encoder}"
+                + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
+                + f", {steps} steps, seeds "
                 f"{sorted(seeds)}: relational {np.mean(rel):.1f}{sd(rel)}, "
                 f"non-relational {np.mean(non):.1f}{sd(non)}; steps to "
                 f"{', '.join(reach)}")
@@ -764,17 +803,18 @@ def markdown(results):
     if results.get("retrieval"):
         n = results["retrieval"][0]["candidates"]
         lines += [
-            "", "Image-caption retrieval (CLIP-loss `ContrastiveAligner`, "
-            "embed width 64, captions of up to 64 tokens; recall (%) among "
+            "", "Image-caption retrieval (`ContrastiveAligner`, CLIP's "
+            "softmax loss or SigLIP's sigmoid loss, embed width 64, "
+            "captions of up to 64 tokens; recall (%) among "
             f"the {n} test scenes, chance @K = K/{n}):", "",
-            "| image encoder | epochs | train min | image->text @1 | @5 | "
-            "@10 | text->image @1 | @5 | @10 |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| loss | image encoder | epochs | train min | image->text @1 | "
+            "@5 | @10 | text->image @1 | @5 | @10 |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
         for row in results["retrieval"]:
             r = row["test"]
             lines.append(
-                f"| {_arch(row)} {row['encoder']} | "
-                f"{row['epochs']} | "
+                f"| {row.get('loss', 'clip')} | {_arch(row)} "
+                f"{_encoder(row)} | {row['epochs']} | "
                 f"{row['train_seconds'] / 60:.1f} | "
                 + " | ".join(_pct(r[f"{d}@{k}"])
                              for d in ("image_to_text", "text_to_image")
