@@ -5,12 +5,13 @@ from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.downstream.layer_decay import warmup_cosine
+from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.training_mode import PropagatesTraining
 
 
-class FineTunesBackbone(PropagatesTraining):
+class FineTunesBackbone(PropagatesTraining, RecompileOnLoad):
     """Mixin for `keras.Model`s with `self.backbone`, `self.adapter` and
     `self._image_shape_arg` (`SimMIMClassifier`, `SuperResolutionModel`).
 
@@ -41,9 +42,9 @@ class FineTunesBackbone(PropagatesTraining):
     def compile_with(self, optimizer, **kwargs):
         """`compile`, then (TensorFlow) dense sums of sparse gradients and
         replicas summed before clipping (Keras clips per-replica gradients
-        first). Not an override of `compile`: Keras skips
-        `compile_from_config` for models that override it, and loading
-        would lose the optimizer."""
+        first). A method of its own rather than part of `compile`, so that
+        a loaded model's `compile_from_config` (`RecompileOnLoad`) compiles
+        exactly as saved."""
         self.compile(optimizer=optimizer, **kwargs)
         sum_gradients_before_clipping(self.optimizer)
 

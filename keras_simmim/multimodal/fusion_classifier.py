@@ -11,6 +11,7 @@ from keras_simmim.multimodal.fusion import FUSIONS
 from keras_simmim.multimodal.relational import RelationalFusion
 from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import text_sequence
+from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.training_mode import PropagatesTraining
@@ -33,7 +34,7 @@ def image_tokens(adapter, images):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class FusionClassifier(PropagatesTraining, keras.Model):
+class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
     """Classifies an (image, text) pair: VQA as classification, entailment.
 
     The image backbone (e.g. SimMIM-pretrained) gives patch tokens, the

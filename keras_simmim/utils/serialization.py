@@ -30,10 +30,31 @@ def unreadable_file_named(path):
 
 
 class RecompileOnLoad:
-    """Mixin for models whose `compile` is overridden (their own loss and
-    default optimizer): Keras skips `compile_from_config` for such models,
-    so a loaded `.keras` file would lose its optimizer. This restores it
-    and builds the optimizer so its saved state loads."""
+    """Mixin for every keras_simmim model: its compile config loads on any
+    backend as it was asked for.
+
+    - `jit_compile` is saved as the caller passed it (`"auto"` by
+      default). Keras saves the value `"auto"` resolved to on the saving
+      backend (True on JAX and TPU), so a model trained on JAX and loaded
+      on torch would run every `predict` and `fit` under `torch.compile`
+      (a tiny ViT's first predict: 18 s instead of 0.1 s on CPU), and on
+      TensorFlow under XLA, which Keras's own `"auto"` leaves off on CPU.
+    - Models whose `compile` is overridden (their own loss and default
+      optimizer; this mixin's `compile` counts): Keras skips
+      `compile_from_config` for them, so a loaded `.keras` file would lose
+      its optimizer. This restores it and builds the optimizer so its
+      saved state loads.
+    """
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
+        self._requested_jit_compile = jit_compile
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None and hasattr(self, "_requested_jit_compile"):
+            config["jit_compile"] = self._requested_jit_compile
+        return config
 
     def compile_from_config(self, config):
         config = keras.saving.deserialize_keras_object(config)

@@ -161,6 +161,12 @@ def test_keras_round_trip_is_exact(images, tmp_path):
     # The optimizer state came back too: training continues from it.
     assert int(to_numpy(loaded.optimizer.iterations)) == 2
     loaded.fit(images, batch_size=16, epochs=1, verbose=0)
+    # `jit_compile` is saved as asked ("auto"), not as this backend
+    # resolved it; an explicit choice is kept.
+    assert loaded.get_compile_config()["jit_compile"] == "auto"
+    assert loaded.jit_compile == model.jit_compile
+    model.compile(jit_compile=False)
+    assert model.get_compile_config()["jit_compile"] is False
 
 
 def test_preset_round_trip_and_keras_hub_backbone(images, tmp_path):
@@ -281,10 +287,18 @@ def test_model_saved_under_another_backend_loads(images, tmp_path, source):
         )["reconstruction"].astype("float32")
         expected = np.load(tmp_path / f"{dtype}.npy")
         np.testing.assert_allclose(out, expected, atol=0.05, rtol=0.02)
+    # Compiled as this backend compiles "auto": Keras alone would save the
+    # source backend's resolution (JAX: True), and torch would then run
+    # every predict under torch.compile.
+    fresh = SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0)
+    fresh.compile()
+    loaded = keras.saving.load_model(paths["model"])
+    assert loaded.get_compile_config()["jit_compile"] == "auto"
+    assert loaded.jit_compile == fresh.jit_compile
     from_weights = SimMIMModel(tiny_vit(), mask_patch_size=8, seed=0)
     from_weights.load_weights(paths["weights"])
     for loaded in (
-        keras.saving.load_model(paths["model"]),
+        loaded,
         from_weights,
         SimMIMModel.from_preset(paths["preset"]),
     ):
