@@ -293,6 +293,11 @@ def worker(args):
     if args.worker == "pipeline":
         seconds = run_pipeline(c, steps, args.decode)
         loss = None
+    elif args.worker == "plain-jax":
+        from plain_jax_vit import run_plain_jax
+
+        seconds, loss = run_plain_jax(c, masks(c, steps + warmup), steps,
+                                      warmup, args.precision)
     elif args.worker == "reference":
         import torch
 
@@ -350,7 +355,8 @@ def measure(kind, config, precision, steps, warmup, backend="torch",
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--worker",
-                        choices=["reference", "keras", "pipeline", "matmul"],
+                        choices=["reference", "keras", "plain-jax",
+                                 "pipeline", "matmul"],
                         help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="default",
                         help=argparse.SUPPRESS)
@@ -396,8 +402,10 @@ def main(argv=None):
             for i, job in enumerate(jobs)]
     command = "python benchmarks/throughput.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
+    from report import run_info
+
     results = {"rows": rows, "seconds": round(time.time() - start),
-               "command": command,
+               "command": command, "run": run_info(),
                "commands": {c: command for c in args.configs},
                "flops_per_image": {c: train_flops(CONFIGS[c])
                                    for c in args.configs}}
@@ -449,6 +457,14 @@ def plan(args):
                         kind="keras", config=config, precision=precision,
                         steps=n, warmup=args.warmup, backend=backend,
                         variant=variant)
+                if backend == "jax":
+                    # The profile's control: the same step in plain
+                    # jax.numpy (benchmarks/plain_jax_vit.py).
+                    add(dict(config=config, impl="plain jax.numpy (xla)",
+                             precision=precision),
+                        kind="plain-jax", config=config,
+                        precision=precision, steps=n, warmup=args.warmup,
+                        backend="jax")
         for backend in ["torch"] + [b for b in args.backends
                                     if b != "torch"]:
             for precision in ("float32", "mixed_bfloat16"):
@@ -533,6 +549,17 @@ def verdicts(rows):
     return out
 
 
+def machine_line(run):
+    """The CPU the table was measured on (these machines differ)."""
+    if not run:
+        return "CPU: not recorded (made before the table recorded it)."
+    return (f"CPU: {run['cpu']} ({run['cpu_count']} cores; flags "
+            f"{', '.join(run['cpu_flags']) or 'none'}); commit "
+            f"{str(run['commit'])[:10]}"
+            + (" + uncommitted changes" if run["uncommitted_changes"]
+               else "") + f"; Keras {run['keras']}.")
+
+
 def markdown(results):
     rows = results["rows"]
     lines = [
@@ -550,7 +577,12 @@ def markdown(results):
         "largest matmul (tokens x width x MLP) in that library, and the "
         "images/s an implementation would reach if *all* its training FLOPs "
         f"({', '.join(f'{c}: {v / 1e9:.2f}' for c, v in results['flops_per_image'].items())}"
-        " GFLOP per image) ran at that rate.",
+        " GFLOP per image) ran at that rate. `plain jax.numpy (xla)`: the "
+        "same training step written in jax.numpy and jitted whole "
+        "(`benchmarks/plain_jax_vit.py`), the control that splits XLA's "
+        "CPU backend from Keras's and keras-hub's layers.",
+        "",
+        machine_line(results.get("run")),
         "",
         "| config | implementation | precision | images/s | ratio | "
         "peak MB |",
