@@ -621,10 +621,13 @@ def _steps(row, batch):
 
 
 def _encoder(row):
-    """A row's encoder, with its seed when it is not 0."""
+    """A row's encoder, with its SimMIM pretraining epochs, its seed when
+    it is not 0 and its text tower when it is not BERT."""
     seed = row.get("seed", 0)
     text = row.get("text", "bert")
-    return (row["encoder"] + ("" if seed == 0 else f" (seed {seed})")
+    epochs = (row.get("pretraining") or {}).get("epochs")
+    return (row["encoder"] + (f" ({epochs} ep)" if epochs else "")
+            + ("" if seed == 0 else f" (seed {seed})")
             + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)"))
 
 
@@ -708,10 +711,11 @@ def markdown(results):
         "rows without it ran before it existed or with "
         "`--image-positions off`); "
         f"text BERT 2 layers width {s['width']}, fusion width {s['width']}, "
-        f"batch {s['batch']}, AdamW lr {s['lr']:g} warm-up + cosine, seed "
-        f"{s['seed']}. SimMIM encoder: pretrained on the 9,800 unlabeled "
-        f"training images ({s['pretrain_epochs']} epochs, masked 8x8 "
-        "patches, ratio 0.6). Steps-to: first validation evaluation "
+        f"batch {s['batch']}, AdamW lr {s['lr']:g} warm-up + cosine, seed 0 "
+        "unless a row says otherwise. SimMIM encoder: pretrained on the "
+        "9,800 unlabeled training images (`simmim (20 ep)`: 20 epochs; "
+        "masked 8x8 patches, ratio 0.6). Steps-to: first validation "
+        "evaluation "
         f"(every {s['eval_every']} steps) at or above the threshold. "
         "Steps are optimizer steps taken: rows made before the question "
         "batches were endless lost the tail of each pass over the data "
