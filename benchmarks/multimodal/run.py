@@ -360,6 +360,11 @@ def bag_of_words(vocab, width):
 
 
 def optimizer(steps, args):
+    """AdamW with warm-up + cosine, weight decay 0.05 and clipping (the
+    table's), or `--optimizer adam`: Adam at a constant `--lr`, no decay,
+    no clipping (the Relation Networks code's)."""
+    if getattr(args, "optimizer", "adamw") == "adam":
+        return keras.optimizers.Adam(args.lr)
     return keras.optimizers.AdamW(
         warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
         global_clipnorm=1.0)
@@ -384,6 +389,7 @@ def run(fusion, encoder, steps, data, vocab, args):
     seconds = time.time() - start
     return {"fusion": fusion, "arch": arch_label(args, fusion),
             "encoder": encoder, "seed": seed, "text": args.text,
+            "optimizer": args.optimizer,
             "train_scenes": args.train_scenes,
             "steps": steps, "endless_batches": True,
             "train_seconds": round(seconds), "pretraining": pretraining,
@@ -486,6 +492,12 @@ def main(argv=None):
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--pretrain-epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", choices=("adamw", "adam"),
+                        default="adamw",
+                        help="adamw: warm-up + cosine, weight decay 0.05, "
+                        "global clipnorm 1 (the table's); adam: constant "
+                        "--lr, no decay or clipping (the Relation Networks "
+                        "code's).")
     parser.add_argument("--text", choices=tuple(TEXT_LABELS),
                         default="bert",
                         help="Text tower: a 2-layer BERT (keras-hub) or, "
@@ -525,6 +537,7 @@ def main(argv=None):
         planned = _key({"fusion": fusion, "arch": label, "encoder": encoder,
                         "steps": steps, "train_scenes": args.train_scenes,
                         "seed": args.seed, "text": args.text,
+                        "optimizer": args.optimizer,
                         "loss": args.retrieval_loss if fusion is None
                         else None})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
@@ -572,7 +585,8 @@ def _key(row):
     return (row.get("fusion"), _arch(row), row["encoder"],
             row["steps"], row.get("train_scenes", TRAIN_SCENES), lost_steps,
             row.get("seed", 0), row.get("text", "bert"),
-            row.get("loss", "clip") if "fusion" not in row else None)
+            row.get("loss", "clip") if "fusion" not in row else None,
+            row.get("optimizer", "adamw"))
 
 
 def write(results, args):
@@ -628,7 +642,9 @@ def _encoder(row):
     epochs = (row.get("pretraining") or {}).get("epochs")
     return (row["encoder"] + (f" ({epochs} ep)" if epochs else "")
             + ("" if seed == 0 else f" (seed {seed})")
-            + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)"))
+            + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
+            + ("" if row.get("optimizer", "adamw") == "adamw"
+               else " (Adam, constant lr)"))
 
 
 def seed_summary(rows, batch):
@@ -641,11 +657,12 @@ def seed_summary(rows, batch):
         if "curve" not in row or not row.get("endless_batches"):
             continue
         key = (row["fusion"], _arch(row), row["steps"],
-               row.get("text", "bert"))
+               row.get("text", "bert"), row.get("optimizer", "adamw"))
         groups.setdefault(key, {}).setdefault(row["encoder"], {})[
             row.get("seed", 0)] = row
     lines = []
-    for (fusion, arch, steps, text), by_encoder in sorted(groups.items()):
+    for (fusion, arch, steps, text, opt), by_encoder in sorted(
+            groups.items()):
         if max(len(seeds) for seeds in by_encoder.values()) < 2:
             continue
         if not lines:
@@ -663,6 +680,7 @@ def seed_summary(rows, batch):
             lines.append(
                 f"- {fusion} / {arch} {encoder}"
                 + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
+                + ("" if opt == "adamw" else " (Adam, constant lr)")
                 + f", {steps} steps, seeds "
                 f"{sorted(seeds)}: relational {np.mean(rel):.1f}{sd(rel)}, "
                 f"non-relational {np.mean(non):.1f}{sd(non)}; steps to "
@@ -681,6 +699,66 @@ def seed_summary(rows, batch):
                     f"{test['mean_diff']:+.1f} +- {test['std_err']:.1f} "
                     f"(paired t-test p {test['p']:.3f}, {len(shared)} "
                     "seeds)")
+    return lines
+
+
+BUDGET_TARGETS = (  # minutes of training on one core: non-rel, rel (%)
+    (15, 0.95, None),
+    (60, 0.98, 0.90),
+)
+
+
+def at_budget(row, minutes, batch):
+    """Validation accuracy at the last evaluation within `minutes` of
+    training (the row's seconds per step, evaluations included), and its
+    step; None when the row has no curve or no point that early."""
+    if "curve" not in row:
+        return None
+    per_step = row["train_seconds"] / trained(row, row["steps"], batch)
+    inside = [p for p in row["curve"]
+              if trained(row, p["step"], batch) * per_step <= 60 * minutes]
+    return inside[-1] if inside else None
+
+
+def target_lines(rows, batch):
+    """Markdown lines: the issue's budget targets, read off the validation
+    curves at the budget, for the configuration that meets each in the
+    most seeds (a configuration: every row setting but the seed)."""
+    lines = ["", "Budget targets (validation accuracy at the last "
+             "evaluation within the budget of one core's training time, "
+             "evaluations included; a row shorter than the budget counts "
+             "its end; per configuration, the seeds that meet it):", ""]
+    for minutes, non_target, rel_target in BUDGET_TARGETS:
+        configs = {}
+        for row in rows:
+            point = at_budget(row, minutes, batch)
+            if point is None:
+                continue
+            key = _key(dict(row, seed=None))
+            met = point["non_relational"] >= non_target and (
+                rel_target is None or point["relational"] >= rel_target)
+            configs.setdefault(key, []).append((met, row, point))
+        if not configs:
+            continue
+        runs = max(configs.values(), key=lambda runs: (
+            sum(m for m, _, _ in runs) / len(runs), len(runs),
+            max(p["non_relational"] + p["relational"] for _, _, p in runs)))
+        hits = sum(m for m, _, _ in runs)
+        row = runs[0][1]
+        want = f"{100 * non_target:.0f}% non-relational" + (
+            "" if rel_target is None
+            else f" and {100 * rel_target:.0f}% relational")
+        verdict = ("met" if hits == len(runs) and len(runs) >= 3
+                   else f"met in {hits} of {len(runs)} seeds" if hits
+                   else "**missed**")
+        scores = "; ".join(
+            f"seed {r.get('seed', 0)}: {_pct(p['non_relational'])} / "
+            f"{_pct(p['relational'])} at step {trained(r, p['step'], batch)}"
+            for _, r, p in runs)
+        lines.append(
+            f"- {minutes} min, {want}: {verdict}. Best configuration: "
+            f"{row['fusion']} / {_arch(row)} {row['encoder']} "
+            f"({scores}; non-relational / relational)")
     return lines
 
 
@@ -803,6 +881,8 @@ def markdown(results):
                      f"{_encoder(row)} "
                      f"({_steps(row, s['batch'])} steps): {points}")
     lines += seed_summary(results["rows"] + results.get("long", []),
+                          s["batch"])
+    lines += target_lines(results["rows"] + results.get("long", []),
                           s["batch"])
     if results.get("retrieval"):
         n = results["retrieval"][0]["candidates"]
