@@ -115,3 +115,35 @@ def test_run_info_fields():
                          "keras", "cpu", "cpu_flags", "cpu_count"}
     assert info["backend"] == keras.backend.backend()
     assert isinstance(info["cpu_flags"], list)
+
+
+def _qa_row(seed, curve, seconds=600, steps=2000):
+    """A question-answering row of benchmarks/multimodal/run.py."""
+    return {"fusion": "film", "arch": "vit+pos", "encoder": "random",
+            "seed": seed, "steps": steps, "endless_batches": True,
+            "train_seconds": seconds,
+            "curve": [{"step": s, "relational": r, "non_relational": n}
+                      for s, r, n in curve],
+            "test": {"relational": 0.5, "non_relational": 0.9}}
+
+
+def test_budget_targets_count_seeds_and_cut_the_curve_at_the_budget():
+    sys.path.insert(0, os.path.join(BENCHMARKS, "multimodal"))
+    import run
+
+    fast = [(1000, 0.5, 0.96), (2000, 0.5, 0.99)]
+    # 2,000 steps in 1,200 s: step 1,000 is at 10 minutes, 2,000 at 20.
+    late = [(1000, 0.5, 0.60), (2000, 0.5, 0.99)]
+    rows = [_qa_row(0, fast, 1200), _qa_row(1, late, 1200),
+            _qa_row(2, fast, 1200)]
+    lines = run.target_lines(rows, batch=64)
+    fifteen = next(line for line in lines if line.startswith("- 15 min"))
+    assert "met in 2 of 3 seeds" in fifteen
+    assert "seed 1: 60.0 / 50.0 at step 1000" in fifteen
+    rows[1] = _qa_row(1, fast, 1200)
+    fifteen = next(line for line in run.target_lines(rows, batch=64)
+                   if line.startswith("- 15 min"))
+    assert ": met." in fifteen
+    sixty = next(line for line in run.target_lines(rows, batch=64)
+                 if line.startswith("- 60 min"))
+    assert "**missed**" in sixty  # relational 50% < 90%
