@@ -274,10 +274,10 @@ show_scenes(test, [0, 1, 2], lambda i: [
 # they do not find the object the question names. FiLM over this CNN does:
 # 6,000 steps (about 18 minutes on one core) reach 91.0 +- 7.5%
 # non-relational over 3 seeds (85.5 / 99.5 / 88.1), and FiLM over a
-# 4-layer ViT 99.7% (one seed), after sitting at the prior for the first
-# 2,500-4,000 steps, which is why this guide's 1,000-step full setting
-# still answers at the prior. Relational questions stay near 52-55%: FiLM
-# alone does not compare objects.
+# 4-layer ViT 89.1 +- 17.7% (99.7 / 68.7 / 98.8), after sitting at the
+# prior for the first 2,500 to 6,000 steps, which is why this guide's
+# 1,000-step full setting still answers at the prior. Relational questions
+# stay near 52-60%: FiLM alone does not compare objects.
 #
 # ## Retrieval with `ContrastiveAligner`
 #

@@ -143,7 +143,7 @@ def test_budget_targets_count_seeds_and_cut_the_curve_at_the_budget():
     rows[1] = _qa_row(1, fast, 1200)
     fifteen = next(line for line in run.target_lines(rows, batch=64)
                    if line.startswith("- 15 min"))
-    assert ": met." in fifteen
+    assert ": met:" in fifteen
     sixty = next(line for line in run.target_lines(rows, batch=64)
                  if line.startswith("- 60 min"))
     assert "**missed**" in sixty  # relational 50% < 90%
