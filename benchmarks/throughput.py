@@ -563,7 +563,7 @@ def machine_line(run):
 def markdown(results):
     rows = results["rows"]
     lines = [
-        "# SimMIM training throughput (2-core CPU)",
+        "# SimMIM training throughput (CPU)",
         "",
         "Made by " + "; ".join(
             f"`{cmd}` ({', '.join(c for c, v in results['commands'].items() if v == cmd)})"
