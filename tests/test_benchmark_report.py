@@ -147,3 +147,23 @@ def test_budget_targets_count_seeds_and_cut_the_curve_at_the_budget():
     sixty = next(line for line in run.target_lines(rows, batch=64)
                  if line.startswith("- 60 min"))
     assert "**missed**" in sixty  # relational 50% < 90%
+
+
+def test_a_rerun_recognises_the_rows_it_already_has():
+    sys.path.insert(0, os.path.join(BENCHMARKS, "multimodal"))
+    import run
+
+    # What `main` plans (every setting, `fusion` None for retrieval) must
+    # have the key of the row that run wrote, or a rerun repeats it.
+    settings = {"arch": "vit", "encoder": "random", "steps": 1530,
+                "train_scenes": 9800, "seed": 0, "text": "bert",
+                "optimizer": "adamw"}
+    stored = {"arch": "vit", "encoder": "random", "steps": 1530,
+              "seed": 0, "loss": "siglip"}
+    assert run._key(dict(settings, fusion=None, loss="siglip")) == (
+        run._key(stored))
+    assert run._key(dict(settings, fusion=None, loss="clip")) != (
+        run._key(stored))
+    qa = _qa_row(0, [(1000, 0.5, 0.5)])
+    assert run._key(dict(settings, fusion="film", arch="vit+pos",
+                         steps=2000, loss="clip")) == run._key(qa)

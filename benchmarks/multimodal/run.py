@@ -538,8 +538,7 @@ def main(argv=None):
                         "steps": steps, "train_scenes": args.train_scenes,
                         "seed": args.seed, "text": args.text,
                         "optimizer": args.optimizer,
-                        "loss": args.retrieval_loss if fusion is None
-                        else None})
+                        "loss": args.retrieval_loss})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
@@ -585,7 +584,7 @@ def _key(row):
     return (row.get("fusion"), _arch(row), row["encoder"],
             row["steps"], row.get("train_scenes", TRAIN_SCENES), lost_steps,
             row.get("seed", 0), row.get("text", "bert"),
-            row.get("loss", "clip") if "fusion" not in row else None,
+            row.get("loss", "clip") if row.get("fusion") is None else None,
             row.get("optimizer", "adamw"))
 
 
