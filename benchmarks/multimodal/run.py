@@ -334,7 +334,7 @@ def towers(encoder, data, vocab, length, args):
     backbone, pretraining = image_encoder(
         encoder, args.seed, data["train"]["images"], args)
     keras.utils.set_random_seed(args.seed)
-    if getattr(args, "text", "bert") == "bag":
+    if args.text == "bag":
         return backbone, bag_of_words(vocab, args.width), pretraining
     text = keras_hub.models.BertBackbone(
         vocabulary_size=vocab, num_layers=2, num_heads=4,
@@ -363,7 +363,7 @@ def optimizer(steps, args):
     """AdamW with warm-up + cosine, weight decay 0.05 and clipping (the
     table's), or `--optimizer adam`: Adam at a constant `--lr`, no decay,
     no clipping (the Relation Networks code's)."""
-    if getattr(args, "optimizer", "adamw") == "adam":
+    if args.optimizer == "adam":
         return keras.optimizers.Adam(args.lr)
     return keras.optimizers.AdamW(
         warmup_cosine(args.lr, steps, steps // 20), weight_decay=0.05,
@@ -637,13 +637,17 @@ def _encoder(row):
     """A row's encoder, with its SimMIM pretraining epochs, its seed when
     it is not 0 and its text tower when it is not BERT."""
     seed = row.get("seed", 0)
-    text = row.get("text", "bert")
     epochs = (row.get("pretraining") or {}).get("epochs")
     return (row["encoder"] + (f" ({epochs} ep)" if epochs else "")
             + ("" if seed == 0 else f" (seed {seed})")
-            + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
-            + ("" if row.get("optimizer", "adamw") == "adamw"
-               else " (Adam, constant lr)"))
+            + _variant(row.get("text", "bert"), row.get("optimizer", "adamw")))
+
+
+def _variant(text, optimizer):
+    """The label of a row's text tower and optimizer where they are not
+    the table's (BERT, AdamW)."""
+    return (("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
+            + ("" if optimizer == "adamw" else " (Adam, constant lr)"))
 
 
 def seed_summary(rows, batch):
@@ -677,10 +681,8 @@ def seed_summary(rows, batch):
             sd = (lambda v: f" +- {np.std(v, ddof=1):.1f}" if len(v) > 1
                   else "")
             lines.append(
-                f"- {fusion} / {arch} {encoder}"
-                + ("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
-                + ("" if opt == "adamw" else " (Adam, constant lr)")
-                + f", {steps} steps, seeds "
+                f"- {fusion} / {arch} {encoder}{_variant(text, opt)}"
+                f", {steps} steps, seeds "
                 f"{sorted(seeds)}: relational {np.mean(rel):.1f}{sd(rel)}, "
                 f"non-relational {np.mean(non):.1f}{sd(non)}; steps to "
                 f"{', '.join(reach)}")
@@ -719,6 +721,13 @@ def at_budget(row, minutes, batch):
     return inside[-1] if inside else None
 
 
+def _rank(runs):
+    """A configuration's `(met, row, point)` runs: the share of seeds that
+    meet the target, then the seed count, then the best accuracy."""
+    return (sum(m for m, _, _ in runs) / len(runs), len(runs),
+            max(p["non_relational"] + p["relational"] for _, _, p in runs))
+
+
 def target_lines(rows, batch):
     """Markdown lines: the issue's budget targets, read off the validation
     curves at the budget, for every configuration that meets one in some
@@ -740,12 +749,7 @@ def target_lines(rows, batch):
             configs.setdefault(key, []).append((met, row, point))
         if not configs:
             continue
-        def rank(runs):
-            return (sum(m for m, _, _ in runs) / len(runs), len(runs),
-                    max(p["non_relational"] + p["relational"]
-                        for _, _, p in runs))
-
-        ranked = sorted(configs.values(), key=rank, reverse=True)
+        ranked = sorted(configs.values(), key=_rank, reverse=True)
         # Every configuration that meets it in a seed; else the closest.
         shown = [runs for runs in ranked if any(m for m, _, _ in runs)]
         want = f"{100 * non_target:.0f}% non-relational" + (
