@@ -51,11 +51,17 @@ def provenance(results, script):
     quick = " --quick" if results["settings"].get("quick") else ""
     return (
         f"Command: `KERAS_BACKEND={run['backend']} OMP_NUM_THREADS=1 python "
-        f"{script}{quick}` ({results['seconds']} s; commit "
-        f"{str(run['commit'])[:10]}"
+        f"{script}{quick}` ({results['seconds']} s; {describe_run(run)}).")
+
+
+def describe_run(run):
+    """`run_info()` as text: commit (and uncommitted changes), CPU and its
+    flags, Keras."""
+    return (
+        f"commit {str(run['commit'])[:10]}"
         f"{' + uncommitted changes' if run['uncommitted_changes'] else ''}; "
         f"{run['cpu']}, flags {', '.join(run['cpu_flags']) or 'none'}; "
-        f"Keras {run['keras']}).")
+        f"Keras {run['keras']}")
 
 
 def run_info():

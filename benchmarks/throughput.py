@@ -553,11 +553,9 @@ def machine_line(run):
     """The CPU the table was measured on (these machines differ)."""
     if not run:
         return "CPU: not recorded (made before the table recorded it)."
-    return (f"CPU: {run['cpu']} ({run['cpu_count']} cores; flags "
-            f"{', '.join(run['cpu_flags']) or 'none'}); commit "
-            f"{str(run['commit'])[:10]}"
-            + (" + uncommitted changes" if run["uncommitted_changes"]
-               else "") + f"; Keras {run['keras']}.")
+    from report import describe_run
+
+    return f"Run: {describe_run(run)} ({run['cpu_count']} cores)."
 
 
 def markdown(results):
