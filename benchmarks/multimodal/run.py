@@ -377,7 +377,8 @@ def run(fusion, encoder, steps, data, vocab, args):
                              fusion=fusion, fusion_dim=args.width,
                              fusion_layers=2, fusion_heads=4,
                              image_position_embedding=positions(fusion,
-                                                                args))
+                                                                args),
+                             **readout_option(fusion, args))
     model.compile(
         optimizer=optimizer(steps, args),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -390,11 +391,18 @@ def run(fusion, encoder, steps, data, vocab, args):
     return {"fusion": fusion, "arch": arch_label(args, fusion),
             "encoder": encoder, "seed": seed, "text": args.text,
             "optimizer": args.optimizer,
+            **({"readout": args.film_readout} if fusion == "film" else {}),
             "train_scenes": args.train_scenes,
             "steps": steps, "endless_batches": True,
             "train_seconds": round(seconds), "pretraining": pretraining,
             "curve": curve.points,
             "test": accuracy(model, data["test"], by_template=True)}
+
+
+def readout_option(fusion, args):
+    """`FusionClassifier`'s `film_readout` for a FiLM row (the other
+    fusions take none)."""
+    return {"film_readout": args.film_readout} if fusion == "film" else {}
 
 
 def caption_tokens(data):
@@ -504,6 +512,11 @@ def main(argv=None):
                         "as an ablation, its token embeddings alone (a "
                         "bag of words: what a one-hot question code "
                         "gives).")
+    parser.add_argument("--film-readout", choices=("max_pool", "flatten"),
+                        default="max_pool",
+                        help="FiLM's read-out: global max pooling (the "
+                        "FiLM paper's) or the cells flattened (the "
+                        "Relation Networks CNN+MLP's).")
     parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
@@ -538,7 +551,9 @@ def main(argv=None):
                         "steps": steps, "train_scenes": args.train_scenes,
                         "seed": args.seed, "text": args.text,
                         "optimizer": args.optimizer,
-                        "loss": args.retrieval_loss})
+                        "loss": args.retrieval_loss,
+                        **({"readout": args.film_readout}
+                           if fusion == "film" else {})})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
@@ -585,7 +600,7 @@ def _key(row):
             row["steps"], row.get("train_scenes", TRAIN_SCENES), lost_steps,
             row.get("seed", 0), row.get("text", "bert"),
             row.get("loss", "clip") if row.get("fusion") is None else None,
-            row.get("optimizer", "adamw"))
+            row.get("optimizer", "adamw"), row.get("readout", "max_pool"))
 
 
 def write(results, args):
@@ -640,14 +655,18 @@ def _encoder(row):
     epochs = (row.get("pretraining") or {}).get("epochs")
     return (row["encoder"] + (f" ({epochs} ep)" if epochs else "")
             + ("" if seed == 0 else f" (seed {seed})")
-            + _variant(row.get("text", "bert"), row.get("optimizer", "adamw")))
+            + _variant(row))
 
 
-def _variant(text, optimizer):
-    """The label of a row's text tower and optimizer where they are not
-    the table's (BERT, AdamW)."""
+def _variant(row):
+    """The label of a row's text tower, optimizer and FiLM read-out where
+    they are not the table's (BERT, AdamW, max pooling)."""
+    text = row.get("text", "bert")
     return (("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
-            + ("" if optimizer == "adamw" else " (Adam, constant lr)"))
+            + ("" if row.get("optimizer", "adamw") == "adamw"
+               else " (Adam, constant lr)")
+            + ("" if row.get("readout", "max_pool") == "max_pool"
+               else f" ({row['readout']} read-out)"))
 
 
 def seed_summary(rows, batch):
@@ -659,12 +678,11 @@ def seed_summary(rows, batch):
     for row in rows:
         if "curve" not in row or not row.get("endless_batches"):
             continue
-        key = (row["fusion"], _arch(row), row["steps"],
-               row.get("text", "bert"), row.get("optimizer", "adamw"))
+        key = (row["fusion"], _arch(row), row["steps"], _variant(row))
         groups.setdefault(key, {}).setdefault(row["encoder"], {})[
             row.get("seed", 0)] = row
     lines = []
-    for (fusion, arch, steps, text, opt), by_encoder in sorted(
+    for (fusion, arch, steps, variant), by_encoder in sorted(
             groups.items()):
         if max(len(seeds) for seeds in by_encoder.values()) < 2:
             continue
@@ -681,7 +699,7 @@ def seed_summary(rows, batch):
             sd = (lambda v: f" +- {np.std(v, ddof=1):.1f}" if len(v) > 1
                   else "")
             lines.append(
-                f"- {fusion} / {arch} {encoder}{_variant(text, opt)}"
+                f"- {fusion} / {arch} {encoder}{variant}"
                 f", {steps} steps, seeds "
                 f"{sorted(seeds)}: relational {np.mean(rel):.1f}{sd(rel)}, "
                 f"non-relational {np.mean(non):.1f}{sd(non)}; steps to "

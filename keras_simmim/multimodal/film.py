@@ -27,6 +27,8 @@ The text vector is the mean of the text backbone's real token features
 DistilBERT), and this way every keras-hub text backbone works.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -41,6 +43,7 @@ from keras_simmim.utils.validation import check_positive_int
 
 PLACEMENTS = ("stages", "output")
 OUTPUTS = ("vector", "grid")
+READOUTS = ("max_pool", "flatten")
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
@@ -228,8 +231,14 @@ class FiLMFusion(keras.layers.Layer):
     different models.
 
     Then `num_layers` `FiLMBlock`s (width `dim`) and, for
-    `output="vector"`, the FiLM paper's read-out: coordinates, 1x1 conv to
-    `dim`, ReLU, global max pooling, Dense(`dim`) + ReLU. (x, y)
+    `output="vector"`, a read-out: coordinates, 1x1 conv to `dim`, ReLU,
+    then either global max pooling (`readout="max_pool"`, the FiLM
+    paper's) or every cell's features side by side (`readout="flatten"`,
+    the Relation Networks paper's CNN+MLP baseline), then Dense(`dim`) +
+    ReLU. Max pooling is size-agnostic but keeps only each channel's
+    strongest cell; flattening keeps which cell said what, so the Dense
+    layer reads an object's position directly (on Sort-of-CLEVR it left
+    the answer prior far sooner: `benchmarks/multimodal/results.md`). (x, y)
     coordinate channels go into every block and the read-out
     (`coordinates=True`): CNN and Swin grids carry no absolute position,
     and adding channels inside the backbone would change its weights; a
@@ -257,6 +266,10 @@ class FiLMFusion(keras.layers.Layer):
             the read-out (True).
         output: `"vector"` (the read-out, `(batch, dim)`) or `"grid"` (the
             conditioned grid after the blocks, for a relational module).
+        readout: `"max_pool"` (global max pooling over the cells) or
+            `"flatten"` (the cells concatenated; needs a fixed image
+            size) before the read-out's Dense; only for
+            `output="vector"`.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -300,18 +313,25 @@ class FiLMFusion(keras.layers.Layer):
 
     def __init__(self, image_backbone, dim=128, num_layers=2,
                  placement="stages", coordinates=True, output="vector",
-                 **kwargs):
+                 readout="max_pool", **kwargs):
         super().__init__(**kwargs)
         check_positive_int("dim", dim)
         check_count("num_layers", num_layers)
         check_choice("placement", placement, PLACEMENTS)
         check_choice("output", output, OUTPUTS)
+        check_choice("readout", readout, READOUTS)
         check_bool("coordinates", coordinates)
         self.dim = int(dim)
         self.num_layers = int(num_layers)
         self.placement = placement
         self.coordinates = coordinates
         self.output_kind = output  # `output` is a Layer property.
+        if output == "grid" and readout != "max_pool":
+            raise ValueError(
+                f"`readout={readout!r}` shapes the vector output; with "
+                "`output='grid'` there is no read-out. Leave `readout` at "
+                "its default or use `output='vector'`.")
+        self.readout = readout
         # A plain object, so Keras does not track the backbone here.
         self.adapter = get_adapter(image_backbone)
         if placement == "stages":
@@ -395,7 +415,17 @@ class FiLMFusion(keras.layers.Layer):
             return grid
         if self.coordinates:
             grid = append_coordinates(grid)
-        pooled = ops.max(self.readout_conv(grid), axis=(1, 2))
+        cells = self.readout_conv(grid)
+        if self.readout == "max_pool":
+            pooled = ops.max(cells, axis=(1, 2))
+        else:
+            if None in cells.shape[1:]:
+                raise ValueError(
+                    "`readout='flatten'` needs a fixed feature grid; the "
+                    f"grid here has shape {tuple(cells.shape)}. Give the "
+                    "image backbone a fixed `image_shape`, or use "
+                    "`readout='max_pool'`.")
+            pooled = ops.reshape(cells, (-1, math.prod(cells.shape[1:])))
         return self.readout_dense(pooled)
 
     def get_config(self):
@@ -403,7 +433,7 @@ class FiLMFusion(keras.layers.Layer):
         config.update({
             "dim": self.dim, "num_layers": self.num_layers,
             "placement": self.placement, "coordinates": self.coordinates,
-            "output": self.output_kind,
+            "output": self.output_kind, "readout": self.readout,
         })
         return config
 

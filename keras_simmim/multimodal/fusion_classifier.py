@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_simmim.backbones import get_adapter
 from keras_simmim.multimodal.film import PLACEMENTS
+from keras_simmim.multimodal.film import READOUTS
 from keras_simmim.multimodal.film import FiLMFusion
 from keras_simmim.multimodal.fusion import FUSIONS
 from keras_simmim.multimodal.relational import RelationalFusion
@@ -77,6 +78,10 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             stages; functional CNNs, keras-hub ResNet, ViT and Swin) or
             `"output"` (the final feature grid only; any backbone). Used
             by `"film"` and `"film_relational"`.
+        film_readout: `"max_pool"` (the FiLM paper's global max pooling)
+            or `"flatten"` (every cell's features side by side, so the
+            classifier reads positions directly): how `"film"` turns its
+            grid into a vector (`FiLMFusion`'s `readout`).
         max_pairs: int, the most cell pairs the relational module accepts
             (4096: an 8x8 grid; see `RelationalFusion`).
         **kwargs: standard `keras.Model` arguments.
@@ -117,10 +122,16 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
     def __init__(self, image_backbone, text_backbone, num_classes,
                  fusion="cross_attention", fusion_dim=128, fusion_layers=2,
                  fusion_heads=4, dropout=0.0, image_position_embedding=None,
-                 film_placement="stages", max_pairs=4096, **kwargs):
+                 film_placement="stages", max_pairs=4096,
+                 film_readout="max_pool", **kwargs):
         super().__init__(**kwargs)
         check_choice("fusion", fusion, CLASSIFIER_FUSIONS)
         check_choice("film_placement", film_placement, PLACEMENTS)
+        check_choice("film_readout", film_readout, READOUTS)
+        if film_readout != "max_pool" and fusion != "film":
+            raise ValueError(
+                f"`film_readout={film_readout!r}` applies to "
+                f"`fusion='film'` only. Received: fusion={fusion!r}.")
         check_positive_int("max_pairs", max_pairs)
         check_positive_int("num_classes", num_classes)
         if image_position_embedding is not None and not isinstance(
@@ -142,6 +153,7 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
         self.dropout_rate = float(dropout)
         self.image_position_embedding = image_position_embedding
         self.film_placement = film_placement
+        self.film_readout = film_readout
         self.max_pairs = max_pairs
         if fusion in GRID_FUSIONS:
             self._build_grid_fusion()
@@ -182,6 +194,8 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             num_layers=self.fusion_layers, placement=self.film_placement,
             coordinates=coordinates,
             output="vector" if self.fusion_kind == "film" else "grid",
+            readout=(self.film_readout if self.fusion_kind == "film"
+                     else "max_pool"),
             dtype=policy, name="fusion")
         if relational is not None:
             self.relational = relational
@@ -214,6 +228,7 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             "fusion_heads": self.fusion_heads, "dropout": self.dropout_rate,
             "image_position_embedding": self.image_position_embedding,
             "film_placement": self.film_placement,
+            "film_readout": self.film_readout,
             "max_pairs": self.max_pairs,
         })
         return config

@@ -263,11 +263,35 @@ def assert_round_trip(model, path):
                                to_numpy(model(INPUTS)), atol=1e-6)
 
 
-@pytest.mark.parametrize("fusion", ["film", "relational"])
-def test_fit_lowers_the_loss_and_round_trips(fusion, tmp_path):
+def test_flatten_readout_keeps_which_cell_said_what():
+    # A 1x1-conv backbone keeps the image's layout in its grid. Without
+    # coordinate channels, max pooling cannot tell an image from its
+    # mirror image; the flattened read-out can.
+    inputs = keras.Input((4, 4, 3))
+    cnn = keras.Model(inputs, keras.layers.Conv2D(6, 1)(inputs))
+    images = RNG.normal(size=(2, 4, 4, 3)).astype("float32")
+    mirrored = images[:, :, ::-1]
+    text = random_text(2)
+    outputs = {}
+    for readout in ("max_pool", "flatten"):
+        keras.utils.set_random_seed(0)
+        fusion = FiLMFusion(cnn, dim=8, num_layers=0, coordinates=False,
+                            readout=readout)
+        outputs[readout] = [to_numpy(fusion(x, text))
+                            for x in (images, mirrored)]
+        assert outputs[readout][0].shape == (2, 8)
+    np.testing.assert_allclose(*outputs["max_pool"], rtol=1e-5, atol=1e-6)
+    assert np.abs(outputs["flatten"][0] - outputs["flatten"][1]).max() > 1e-3
+    # Its Dense reads every cell: 4 x 4 cells x 8 channels.
+    assert fusion.readout_dense.kernel.shape == (4 * 4 * 8, 8)
+
+
+@pytest.mark.parametrize("fusion,options", [
+    ("film", {}), ("film", {"film_readout": "flatten"}), ("relational", {})])
+def test_fit_lowers_the_loss_and_round_trips(fusion, options, tmp_path):
     keras.utils.set_random_seed(0)
     cnn = residual_cnn()
-    model = compiled(classifier(cnn, fusion, fusion_dim=16))
+    model = compiled(classifier(cnn, fusion, fusion_dim=16, **options))
     # Nothing copied: the model's variables are the backbones', the
     # fusion's and the classifier's, each once.
     ids = [id(v) for v in model.weights]
@@ -303,6 +327,13 @@ def test_errors_name_the_argument():
         classifier(cnn, "film", film_placement="middle")
     with pytest.raises(ValueError, match="max_pairs.*0"):
         classifier(cnn, "relational", max_pairs=0)
+    with pytest.raises(ValueError, match="film_readout.*'mean'"):
+        classifier(cnn, "film", film_readout="mean")
+    with pytest.raises(ValueError, match="film_readout='flatten'.*'film'"
+                       ".*'relational'"):
+        classifier(cnn, "relational", film_readout="flatten")
+    with pytest.raises(ValueError, match="readout='flatten'.*output='grid'"):
+        FiLMFusion(cnn, output="grid", readout="flatten")
     # A 4x4 grid has 256 pairs.
     with pytest.raises(ValueError, match="256 pairs.*max_pairs`=255"):
         classifier(cnn, "relational", max_pairs=255)
