@@ -143,6 +143,10 @@ CNN_NORMS = {
     "batch": keras.layers.BatchNormalization,
     # Per position over the channels: no running statistics to lag behind.
     "layer": lambda: keras.layers.LayerNormalization(epsilon=1e-6),
+    # Per image over all positions, in groups of channels (Wu & He 2018):
+    # no running statistics, and unlike "layer" it keeps the contrast
+    # between a cell that holds an object and an empty one.
+    "group": lambda: keras.layers.GroupNormalization(groups=32),
     "none": None,
 }
 
