@@ -564,6 +564,11 @@ def markdown(results):
         "(`benchmarks/plain_jax_vit.py`), the control that splits XLA's "
         "CPU backend from Keras's and keras-hub's layers.",
         "",
+        *(["Rows named `matmul ceiling` come from a config's older run: "
+           "the largest matmul's rate alone (TensorFlow's under XLA), "
+           "before `peaks.py`.", ""]
+          if any(r["impl"].startswith("matmul ceiling") for r in rows)
+          else []),
         machine_line(results.get("run")),
         "",
         "| config | implementation | precision | images/s | ratio | "
