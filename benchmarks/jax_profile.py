@@ -235,7 +235,9 @@ def main(argv=None):
     info = run_info()
     results = {
         "config": args.config, "seconds": round(time.time() - start),
-        "command": "KERAS_BACKEND=jax python jax_profile.py " + " ".join(
+        "command": "KERAS_BACKEND=jax " + "".join(
+            f"{k}={os.environ[k]} " for k in ("OMP_NUM_THREADS",)
+            if k in os.environ) + "python jax_profile.py " + " ".join(
             argv if argv is not None else sys.argv[1:]),
         "run": info, "run_line": describe_run(info),
         "rows": {name: {"ms": statistics.median(v), "range": [min(v),
