@@ -168,30 +168,35 @@ def run_keras(c, steps, warmup, precision, variant, on_device=False):
     images = rng.normal(size=(c["batch"], c["image"], c["image"], 3)).astype(
         "float32")
 
-    times = []
+    def batches(count):
+        data = np.repeat(images[None], count, 0).reshape(
+            -1, c["image"], c["image"], 3)
+        if on_device and keras.backend.backend() == "torch":
+            import torch
 
-    class Timer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            times.append(time.perf_counter())
+            return torch.as_tensor(
+                data, device="cuda" if torch.cuda.is_available() else "cpu")
+        if on_device and keras.backend.backend() == "jax":
+            import jax
 
-        def on_train_end(self, logs=None):
-            times.append(time.perf_counter())
+            return jax.device_put(data)
+        return data
 
-    data = np.repeat(images[None], steps + warmup, 0).reshape(
-        -1, c["image"], c["image"], 3)
-    if on_device and keras.backend.backend() == "torch":
-        import torch
-
-        data = torch.as_tensor(
-            data, device="cuda" if torch.cuda.is_available() else "cpu")
-    elif on_device and keras.backend.backend() == "jax":
-        import jax
-
-        data = jax.device_put(data)
+    # Warm-up (compilation) in a fit of its own; the timed fit reuses the
+    # compiled step. Timed around the whole call, with no per-batch
+    # callback: on JAX a callback with batch hooks made `fit` about 30%
+    # slower per step (benchmarks/jax_profile.md), which the table then
+    # measured instead of the training step.
+    model.fit(batches(warmup), batch_size=c["batch"], epochs=1, verbose=0,
+              shuffle=False)
+    data = batches(steps)
+    start = time.perf_counter()
     history = model.fit(data, batch_size=c["batch"], epochs=1, verbose=0,
-                        shuffle=False, callbacks=[Timer()])
-    # Keras reads the loss at the end, which waits for the last step.
-    return times[-1] - times[warmup], float(history.history["loss"][-1])
+                        shuffle=False)
+    # `fit` reads the epoch's loss before it returns, which waits for the
+    # last step.
+    seconds = time.perf_counter() - start
+    return seconds, float(history.history["loss"][-1])
 
 
 def run_pipeline(c, batches, decode):

@@ -167,3 +167,29 @@ def test_a_rerun_recognises_the_rows_it_already_has():
     qa = _qa_row(0, [(1000, 0.5, 0.5)])
     assert run._key(dict(settings, fusion="film", arch="vit+pos",
                          steps=2000, loss="clip")) == run._key(qa)
+
+
+def test_slow_phase_pairs_steps_to_threshold_by_seed():
+    sys.path.insert(0, os.path.join(BENCHMARKS, "multimodal"))
+    import run
+
+    def row(encoder, seed, reach_at):
+        curve = [(s, 0.5, 0.95 if s >= reach_at else 0.6)
+                 for s in (500, 1000, 1500, 2000)]
+        return dict(_qa_row(seed, curve, steps=2000), encoder=encoder)
+
+    # random reaches 90% at 500 / 1000 / 1000, SimMIM at 1000 / 1500 /
+    # 2000: differences 500, 500, 1000 -> mean 666.7, std (ddof 1)
+    # 288.7, standard error 166.7.
+    rows = [row("random", 0, 500), row("random", 1, 1000),
+            row("random", 2, 1000), row("simmim", 0, 1000),
+            row("simmim", 1, 1500), row("simmim", 2, 2000)]
+    lines = run.seed_summary(rows, batch=64)
+    line = next(line for line in lines if "steps to 90%" in line
+                and "SimMIM - random" in line)
+    assert "+667 +- 167" in line
+    assert "3 seeds; evaluations every 500 steps" in line
+    # A seed that never got there: no comparison of steps.
+    rows[3] = row("simmim", 0, 10**6)
+    assert not any("SimMIM - random init, steps" in line
+                   for line in run.seed_summary(rows, batch=64))

@@ -693,12 +693,15 @@ def seed_summary(rows, batch):
         if not lines:
             lines = ["", "Over seeds (test accuracy %, mean +- standard "
                      "deviation, ddof 1; steps to 90% non-relational / 80% "
-                     "relational on validation, per seed):", ""]
+                     "relational on validation, per seed, never: not "
+                     "within the row's steps):", ""]
         for encoder, seeds in sorted(by_encoder.items()):
             rel = [100 * r["test"]["relational"] for r in seeds.values()]
             non = [100 * r["test"]["non_relational"] for r in seeds.values()]
-            reach = [f"{steps_to(r, 'non_relational', 0.9, batch)}/"
-                     f"{steps_to(r, 'relational', 0.8, batch)}"
+            reach = ["/".join(str(steps_to(r, key, threshold, batch)
+                                  or "never")
+                              for key, threshold in (("non_relational", 0.9),
+                                                     ("relational", 0.8)))
                      for r in seeds.values()]
             sd = (lambda v: f" +- {np.std(v, ddof=1):.1f}" if len(v) > 1
                   else "")
@@ -722,7 +725,26 @@ def seed_summary(rows, batch):
                     f"{test['mean_diff']:+.1f} +- {test['std_err']:.1f} "
                     f"(paired t-test p {test['p']:.3f}, {len(shared)} "
                     "seeds)")
+            lines += slow_phase_lines(by_encoder, shared, batch)
     return lines
+
+
+def slow_phase_lines(by_encoder, shared, batch):
+    """Does SimMIM shorten the slow phase? Steps to 90% non-relational on
+    validation, SimMIM - random init paired by seed, where every shared
+    seed of both encoders got there (the curve's resolution is its
+    evaluation interval)."""
+    reach = {encoder: [steps_to(by_encoder[encoder][i], "non_relational",
+                                0.9, batch) for i in shared]
+             for encoder in ("random", "simmim")}
+    if None in reach["random"] + reach["simmim"]:
+        return []
+    test = paired_test(reach["random"], reach["simmim"])
+    return [f"  - SimMIM - random init, steps to 90% non-relational: "
+            f"{test['mean_diff']:+.0f} +- {test['std_err']:.0f} (paired "
+            f"t-test p {test['p']:.3f}, {len(shared)} seeds; evaluations "
+            f"every {by_encoder['random'][shared[0]]['curve'][0]['step']} "
+            "steps)"]
 
 
 BUDGET_TARGETS = (  # minutes of training on one core: non-rel, rel (%)
