@@ -188,7 +188,13 @@ def test_slow_phase_pairs_steps_to_threshold_by_seed():
     line = next(line for line in lines if "steps to 90%" in line
                 and "SimMIM - random" in line)
     assert "+667 +- 167" in line
-    assert "3 seeds; evaluations every 500 steps" in line
+    assert "later in 3, earlier in 0 of 3 seeds" in line
+    assert "evaluations every 500 steps" in line
+    # The same difference in every seed: no t-test on zero spread.
+    rows[5] = row("simmim", 2, 1500)
+    line = next(line for line in run.seed_summary(rows, batch=64)
+                if "SimMIM - random init, steps" in line)
+    assert "+500 in every seed" in line and "no t-test" in line
     # A seed that never got there: no comparison of steps.
     rows[3] = row("simmim", 0, 10**6)
     assert not any("SimMIM - random init, steps" in line

@@ -739,12 +739,19 @@ def slow_phase_lines(by_encoder, shared, batch):
              for encoder in ("random", "simmim")}
     if None in reach["random"] + reach["simmim"]:
         return []
+    diffs = [b - a for a, b in zip(reach["random"], reach["simmim"])]
+    every = by_encoder["random"][shared[0]]["curve"][0]["step"]
+    head = "  - SimMIM - random init, steps to 90% non-relational: "
+    counts = (f"SimMIM later in {sum(d > 0 for d in diffs)}, earlier in "
+              f"{sum(d < 0 for d in diffs)} of {len(shared)} seeds; "
+              f"evaluations every {every} steps")
+    if len(set(diffs)) == 1:
+        # No spread: the t statistic is undefined, not significant.
+        return [head + f"{diffs[0]:+.0f} in every seed ({counts}; no "
+                "spread, so no t-test)"]
     test = paired_test(reach["random"], reach["simmim"])
-    return [f"  - SimMIM - random init, steps to 90% non-relational: "
-            f"{test['mean_diff']:+.0f} +- {test['std_err']:.0f} (paired "
-            f"t-test p {test['p']:.3f}, {len(shared)} seeds; evaluations "
-            f"every {by_encoder['random'][shared[0]]['curve'][0]['step']} "
-            "steps)"]
+    return [head + f"{test['mean_diff']:+.0f} +- {test['std_err']:.0f} "
+            f"(paired t-test p {test['p']:.3f}; {counts})"]
 
 
 BUDGET_TARGETS = (  # minutes of training on one core: non-rel, rel (%)
