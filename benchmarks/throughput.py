@@ -183,10 +183,11 @@ def run_keras(c, steps, warmup, precision, variant, on_device=False):
         return data
 
     # Warm-up (compilation) in a fit of its own; the timed fit reuses the
-    # compiled step. Timed around the whole call, with no per-batch
-    # callback: on JAX a callback with batch hooks made `fit` about 30%
-    # slower per step (benchmarks/jax_profile.md), which the table then
-    # measured instead of the training step.
+    # compiled step, and is timed around the whole call. (Tables made
+    # before timed from a batch-begin callback of one fit: JAX dispatches
+    # steps asynchronously, so the warm-up steps still computing when the
+    # first timed step was dispatched counted as timed, about 25% too
+    # slow at 3 warm-up and 12 timed steps; benchmarks/jax_profile.md.)
     model.fit(batches(warmup), batch_size=c["batch"], epochs=1, verbose=0,
               shuffle=False)
     data = batches(steps)
@@ -569,9 +570,13 @@ def markdown(results):
         "(`benchmarks/plain_jax_vit.py`), the control that splits XLA's "
         "CPU backend from Keras's and keras-hub's layers.",
         "",
-        *(["Rows named `matmul ceiling` come from a config's older run: "
-           "the largest matmul's rate alone (TensorFlow's under XLA), "
-           "before `peaks.py`.", ""]
+        *(["A config with `matmul ceiling` rows comes from an older run: "
+           "those rows are the largest matmul's rate alone (TensorFlow's "
+           "under XLA), before `peaks.py`, and its keras_simmim rows were "
+           "timed from the first timed batch's begin within one `fit`, "
+           "which counts the warm-up steps JAX was still computing "
+           "(asynchronous dispatch): its JAX rows are too slow by up to "
+           "(timed + warm-up) / timed steps, 2x at 3 + 3.", ""]
           if any(r["impl"].startswith("matmul ceiling") for r in rows)
           else []),
         machine_line(results.get("run")),
