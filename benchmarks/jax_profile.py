@@ -41,7 +41,8 @@ sys.path.insert(0, HERE)
 from report import run_info  # noqa: E402
 from report import write_markdown  # noqa: E402
 from throughput import CONFIGS  # noqa: E402
-from throughput import MASK_PATCH  # noqa: E402
+from throughput import example_images  # noqa: E402
+from throughput import keras_model  # noqa: E402
 from throughput import masks  # noqa: E402
 from throughput import run_keras  # noqa: E402
 
@@ -62,14 +63,12 @@ def timed(fn, args, steps, warmup):
 def plain_grad(c, steps, warmup):
     import jax
     import jax.numpy as jnp
-    import numpy as np
 
     from plain_jax_vit import init_params
     from plain_jax_vit import loss_fn
 
     params = init_params(c, jax.random.PRNGKey(0))
-    images = jnp.asarray(np.random.default_rng(0).normal(
-        size=(c["batch"], c["image"], c["image"], 3)).astype("float32"))
+    images = jnp.asarray(example_images(c))
     mask = jnp.asarray(masks(c, 1)[0].reshape(c["batch"], -1))
     grad = jax.jit(jax.value_and_grad(
         lambda p, x, m: loss_fn(p, x, m, c, jnp.float32)))
@@ -84,36 +83,11 @@ def plain_step(c, steps, warmup):
     return seconds / steps
 
 
-def keras_models(c):
-    import keras
-    import keras_hub
-
-    import keras_simmim
-
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ViTBackbone(
-        image_shape=(c["image"], c["image"], 3), patch_size=c["patch"],
-        num_layers=c["depth"], num_heads=c["heads"], hidden_dim=c["width"],
-        mlp_dim=c["mlp"])
-    model = keras_simmim.SimMIMModel(
-        backbone, mask_patch_size=MASK_PATCH[c["name"]], mask_ratio=0.6,
-        seed=0)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.05))
-    return backbone, model
-
-
-def images_of(c):
-    import numpy as np
-
-    return np.random.default_rng(0).normal(
-        size=(c["batch"], c["image"], c["image"], 3)).astype("float32")
-
-
 def backbone_grad(c, steps, warmup):
     import jax
     import jax.numpy as jnp
 
-    backbone, _ = keras_models(c)
+    backbone = keras_model(c).backbone
     trainable = [v.value for v in backbone.trainable_variables]
     frozen = [v.value for v in backbone.non_trainable_variables]
 
@@ -122,7 +96,7 @@ def backbone_grad(c, steps, warmup):
         return jnp.mean(jnp.square(y))
 
     grad = jax.jit(jax.value_and_grad(scalar))
-    return timed(grad, (trainable, jnp.asarray(images_of(c))), steps,
+    return timed(grad, (trainable, jnp.asarray(example_images(c))), steps,
                  warmup)
 
 
@@ -130,7 +104,7 @@ def model_grad(c, steps, warmup):
     import jax
     import jax.numpy as jnp
 
-    _, model = keras_models(c)
+    model = keras_model(c)
     trainable = [v.value for v in model.trainable_variables]
     frozen = [v.value for v in model.non_trainable_variables]
     metrics = [v.value for v in model.metrics_variables]
@@ -144,7 +118,7 @@ def model_grad(c, steps, warmup):
         return value
 
     grad = jax.jit(jax.value_and_grad(loss))
-    return timed(grad, (trainable, jnp.asarray(images_of(c))), steps,
+    return timed(grad, (trainable, jnp.asarray(example_images(c))), steps,
                  warmup)
 
 
@@ -155,12 +129,12 @@ def train_step(c, steps, warmup):
     import jax
     import jax.numpy as jnp
 
-    _, model = keras_models(c)
+    model = keras_model(c)
     state = tuple([v.value for v in variables] for variables in (
         model.trainable_variables, model.non_trainable_variables,
         model.optimizer.variables, model.metrics_variables))
     step = jax.jit(model.train_step, donate_argnums=0)
-    data = (jnp.asarray(images_of(c)),)
+    data = (jnp.asarray(example_images(c)),)
     for _ in range(warmup):
         logs, state = step(state, data)
     jax.block_until_ready(state)
@@ -185,7 +159,7 @@ def fit_step_batch_callback(c, steps, warmup):
     import keras
     import numpy as np
 
-    _, model = keras_models(c)
+    model = keras_model(c)
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -195,7 +169,7 @@ def fit_step_batch_callback(c, steps, warmup):
         def on_train_end(self, logs=None):
             times.append(time.perf_counter())
 
-    data = np.repeat(images_of(c)[None], steps + warmup, 0).reshape(
+    data = np.repeat(example_images(c)[None], steps + warmup, 0).reshape(
         -1, c["image"], c["image"], 3)
     model.fit(data, batch_size=c["batch"], epochs=1, verbose=0,
               shuffle=False, callbacks=[Timer()])

@@ -130,26 +130,13 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def run_keras(c, steps, warmup, precision, variant, on_device=False):
-    """keras_simmim.SimMIMModel around keras-hub's ViTBackbone, `fit()`.
-
-    `variant`: "default" (what `compile()` gives), "xla" (TensorFlow with
-    `jit_compile=True`; Keras's "auto" turns XLA off on CPU-only TF) or
-    "math-attention" (torch: SDPA's math kernel instead of its CPU flash
-    kernel, whose bfloat16 backward is slow). `on_device` (GPU mode): the
-    batches are backend tensors already on the accelerator, as the
-    reference's are, so the step time leaves out host-to-device copies.
-    """
+def keras_model(c, precision="float32", jit_compile="auto"):
+    """`SimMIMModel` around keras-hub's `ViTBackbone` for config `c`,
+    compiled as a newcomer writes it (AdamW 1e-4, weight decay 0.05)."""
     import keras
     import keras_hub
-    import numpy as np
 
     import keras_simmim
-
-    if variant == "math-attention":
-        import torch
-
-        torch.backends.cuda.enable_flash_sdp(False)  # also steers the CPU
 
     keras.utils.set_random_seed(0)
     dtype = None if precision == "float32" else precision
@@ -163,10 +150,39 @@ def run_keras(c, steps, warmup, precision, variant, on_device=False):
         seed=0, dtype=dtype,
     )
     model.compile(optimizer=keras.optimizers.AdamW(1e-4, weight_decay=0.05),
-                  jit_compile=True if variant == "xla" else "auto")
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(c["batch"], c["image"], c["image"], 3)).astype(
-        "float32")
+                  jit_compile=jit_compile)
+    return model
+
+
+def example_images(c):
+    """One batch of float32 noise images `(batch, image, image, 3)`."""
+    import numpy as np
+
+    return np.random.default_rng(0).normal(
+        size=(c["batch"], c["image"], c["image"], 3)).astype("float32")
+
+
+def run_keras(c, steps, warmup, precision, variant, on_device=False):
+    """keras_simmim.SimMIMModel around keras-hub's ViTBackbone, `fit()`.
+
+    `variant`: "default" (what `compile()` gives), "xla" (TensorFlow with
+    `jit_compile=True`; Keras's "auto" turns XLA off on CPU-only TF) or
+    "math-attention" (torch: SDPA's math kernel instead of its CPU flash
+    kernel, whose bfloat16 backward is slow). `on_device` (GPU mode): the
+    batches are backend tensors already on the accelerator, as the
+    reference's are, so the step time leaves out host-to-device copies.
+    """
+    import keras
+    import numpy as np
+
+    if variant == "math-attention":
+        import torch
+
+        torch.backends.cuda.enable_flash_sdp(False)  # also steers the CPU
+
+    model = keras_model(c, precision,
+                        jit_compile=True if variant == "xla" else "auto")
+    images = example_images(c)
 
     def batches(count):
         data = np.repeat(images[None], count, 0).reshape(

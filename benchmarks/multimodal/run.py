@@ -61,6 +61,7 @@ from keras_simmim.multimodal import ContrastiveAligner
 from keras_simmim.multimodal import FusionClassifier
 from keras_simmim.multimodal import build_text_preprocessor
 from keras_simmim.multimodal import retrieval_recall
+from keras_simmim.multimodal.film import READOUTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
@@ -376,13 +377,15 @@ def optimizer(steps, args):
 
 def run(fusion, encoder, steps, data, vocab, args):
     seed = args.seed
+    readout = readout_fields(fusion, args)
     backbone, text, pretraining = towers(encoder, data, vocab, LENGTH, args)
     model = FusionClassifier(backbone, text, num_classes=len(ANSWERS),
                              fusion=fusion, fusion_dim=args.width,
                              fusion_layers=2, fusion_heads=4,
                              image_position_embedding=positions(fusion,
                                                                 args),
-                             **readout_option(fusion, args))
+                             film_readout=readout.get("readout",
+                                                      "max_pool"))
     model.compile(
         optimizer=optimizer(steps, args),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -395,18 +398,17 @@ def run(fusion, encoder, steps, data, vocab, args):
     return {"fusion": fusion, "arch": arch_label(args, fusion),
             "encoder": encoder, "seed": seed, "text": args.text,
             "optimizer": args.optimizer,
-            **({"readout": args.film_readout} if fusion == "film" else {}),
-            "train_scenes": args.train_scenes,
+            **readout, "train_scenes": args.train_scenes,
             "steps": steps, "endless_batches": True,
             "train_seconds": round(seconds), "pretraining": pretraining,
             "curve": curve.points,
             "test": accuracy(model, data["test"], by_template=True)}
 
 
-def readout_option(fusion, args):
-    """`FusionClassifier`'s `film_readout` for a FiLM row (the other
-    fusions take none)."""
-    return {"film_readout": args.film_readout} if fusion == "film" else {}
+def readout_fields(fusion, args):
+    """A FiLM row's read-out, as its row and its rerun key record it (the
+    other fusions have none)."""
+    return {"readout": args.film_readout} if fusion == "film" else {}
 
 
 def caption_tokens(data):
@@ -516,7 +518,7 @@ def main(argv=None):
                         "as an ablation, its token embeddings alone (a "
                         "bag of words: what a one-hot question code "
                         "gives).")
-    parser.add_argument("--film-readout", choices=("max_pool", "flatten"),
+    parser.add_argument("--film-readout", choices=READOUTS,
                         default="max_pool",
                         help="FiLM's read-out: global max pooling (the "
                         "FiLM paper's) or the cells flattened (the "
@@ -556,8 +558,7 @@ def main(argv=None):
                         "seed": args.seed, "text": args.text,
                         "optimizer": args.optimizer,
                         "loss": args.retrieval_loss,
-                        **({"readout": args.film_readout}
-                           if fusion == "film" else {})})
+                        **readout_fields(fusion, args)})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
