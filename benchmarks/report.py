@@ -12,6 +12,7 @@ The scripts under `benchmarks/<name>/` import this with
 `sys.path.insert(0, <benchmarks>)` (benchmarks are scripts, not a package).
 """
 
+import argparse
 import os
 
 READING = "## Reading"  # the hand-written part of a results file starts here
@@ -174,3 +175,16 @@ def tune(run, grid, max_extend=3):
             break
         tried[value] = run(value)
     return max(tried, key=lambda v: tried[v][0]), tried
+
+
+def parse_part(text):
+    """`"K/N"` -> (K, N), for `--part`: this process runs every N-th job
+    from the K-th, so N one-thread lanes started together share a table."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        k, n = -1, 0
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(
+            f"--part must be K/N with 0 <= K < N, e.g. 0/2; got {text!r}.")
+    return k, n

@@ -2,6 +2,7 @@
 the markdown writer every benchmark script shares (checked against
 hand-computed values; pure numpy / scipy, so it runs on every backend)."""
 
+import argparse
 import math
 import os
 import sys
@@ -199,3 +200,10 @@ def test_slow_phase_pairs_steps_to_threshold_by_seed():
     rows[3] = row("simmim", 0, 10**6)
     assert not any("SimMIM - random init, steps" in line
                    for line in run.seed_summary(rows, batch=64))
+
+
+def test_parse_part_splits_and_names_bad_values():
+    assert report.parse_part("1/2") == (1, 2)
+    for bad in ("2/2", "-1/2", "1", "a/b"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"got '{bad}'"):
+            report.parse_part(bad)

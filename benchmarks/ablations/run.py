@@ -77,6 +77,7 @@ from keras_simmim.layers import average_distance
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
 from report import paired_test  # noqa: E402
+from report import parse_part  # noqa: E402
 from report import run_info  # noqa: E402
 from report import tune  # noqa: E402
 from report import write_markdown  # noqa: E402
@@ -259,18 +260,6 @@ def downstream(weights, seed, data, args):
         "finetune_val": finetune_val,
     }
     return 100 * probe, 100 * finetune, choices
-
-
-def parse_part(text):
-    """`"K/N"` -> (K, N): this process runs every N-th job from the K-th."""
-    try:
-        k, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        k, n = -1, 0
-    if not 0 <= k < n:
-        raise argparse.ArgumentTypeError(
-            f"--part must be K/N with 0 <= K < N, e.g. 0/2; got {text!r}.")
-    return k, n
 
 
 QUICK = dict(seeds=2, epochs=1, finetune_steps=2, probe_epochs=2,

@@ -4,6 +4,14 @@ Reproduces `results.md` / `results.json` from scratch on a CPU:
 
     KERAS_BACKEND=torch python benchmarks/quality/run.py
 
+Pretraining is most of the time (about 11 minutes a seed on one thread);
+two one-thread lanes can fill a weights cache first, then one run does the
+rest from it:
+
+    OMP_NUM_THREADS=1 KERAS_BACKEND=torch python benchmarks/quality/run.py \
+        --cache ~/bench-cache --pretrain-only --part 0/2  # and 1/2 beside it
+    KERAS_BACKEND=torch python benchmarks/quality/run.py --cache ~/bench-cache
+
 For each seed: SimMIM-pretrains a 4-layer, width-64 ViT (32x32, patch 4) on
 the unlabeled digits training split, and takes a random-init ViT of the same
 architecture (same seed). For 2%, 5% and 10% of the training labels
@@ -53,6 +61,7 @@ from keras_simmim.downstream import warmup_cosine
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
 from report import paired_test  # noqa: E402
+from report import parse_part  # noqa: E402
 from report import run_info  # noqa: E402
 from report import tune  # noqa: E402
 from report import write_markdown  # noqa: E402
@@ -213,7 +222,19 @@ def main(argv=None):
         "--cache", default=None,
         help="Folder for pretrained weights, reused by later runs with the "
         "same pretraining settings.")
+    parser.add_argument(
+        "--pretrain-only", action="store_true",
+        help="Only pretrain the seeds of --part into --cache, then stop "
+        "(lanes fill the cache; a run without it does the rest).")
+    parser.add_argument("--part", type=parse_part, default=(0, 1),
+                        help="K/N: with --pretrain-only, pretrain every "
+                        "N-th seed from the K-th.")
     args = parser.parse_args(argv)
+    if args.pretrain_only and not args.cache:
+        parser.error("--pretrain-only needs --cache (where the weights go).")
+    if args.part != (0, 1) and not args.pretrain_only:
+        parser.error("--part splits only the pretraining (--pretrain-only); "
+                     f"got --part {args.part[0]}/{args.part[1]} without it.")
 
     start, info = time.time(), run_info()  # the code as it was loaded
     train_px, train_y = load_digits("train")
@@ -222,6 +243,11 @@ def main(argv=None):
     val_x, test_x = normalize(val_px), normalize(test_px)
     seeds = list(range(args.seeds))
     arms = ("scratch", "simmim")
+    if args.pretrain_only:
+        k, n = args.part
+        for seed in seeds[k::n]:
+            cached_pretrain(seed, train_px, args)
+        return
 
     weights, features, pretrain_loss, inpaint = {}, {}, {}, None
     for seed in seeds:
