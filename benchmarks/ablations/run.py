@@ -572,8 +572,15 @@ def markdown(results):
     seeds = s["seeds"]
     current = aggregate(results["runs"], seeds)
     complete = {r["name"] for r in current if len(r["runs"]) >= seeds}
-    older = [r for r in aggregate(results.get("older_runs", []), seeds)
-             if r["name"] not in complete]
+    older = aggregate(results.get("older_runs", []), seeds)
+    baselines = (RANDOM_NAME, DEFAULT_NAME)
+    if all(r["name"] in complete or r["name"] in baselines for r in older):
+        older = [r for r in older if r["name"] not in complete]
+    else:
+        # Older rows are compared only with older rows: their baselines
+        # stay in the table (marked) as long as any of them is shown.
+        older = [r for r in older
+                 if r["name"] not in complete or r["name"] in baselines]
     seconds = sum(r.get("seconds") or 0 for r in results["runs"])
     pretrain = " ".join(
         [f"ViT {s['depth']} layers, width {s['width']}, 32x32, patch 4;",
