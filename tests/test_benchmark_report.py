@@ -168,6 +168,17 @@ def test_a_rerun_recognises_the_rows_it_already_has():
     qa = _qa_row(0, [(1000, 0.5, 0.5)])
     assert run._key(dict(settings, fusion="film", arch="vit+pos",
                          steps=2000, loss="clip")) == run._key(qa)
+    # A row with a wider or deeper fusion is another run, and its label
+    # says so; the settings a plan writes are those the row records.
+    args = argparse.Namespace(
+        film_readout="max_pool", fusion_dim=256, fusion_layers=4)
+    wide = dict(qa, fusion="film_relational",
+                **run.variant_fields("film_relational", args))
+    assert wide["fusion_dim"] == 256 and "readout" not in wide
+    assert run._key(wide) != run._key(dict(qa, fusion="film_relational"))
+    assert "(fusion width 256) (fusion layers 4)" in run._variant(wide)
+    args.fusion_dim = args.fusion_layers = None
+    assert run.variant_fields("film", args) == {"readout": "max_pool"}
 
 
 def test_slow_phase_pairs_steps_to_threshold_by_seed():

@@ -377,14 +377,17 @@ def optimizer(steps, args):
 
 def run(fusion, encoder, steps, data, vocab, args):
     seed = args.seed
-    readout = readout_fields(fusion, args)
+    variant = variant_fields(fusion, args)
     backbone, text, pretraining = towers(encoder, data, vocab, LENGTH, args)
     model = FusionClassifier(backbone, text, num_classes=len(ANSWERS),
-                             fusion=fusion, fusion_dim=args.width,
-                             fusion_layers=2, fusion_heads=4,
+                             fusion=fusion,
+                             fusion_dim=variant.get("fusion_dim",
+                                                    args.width),
+                             fusion_layers=variant.get("fusion_layers", 2),
+                             fusion_heads=4,
                              image_position_embedding=positions(fusion,
                                                                 args),
-                             film_readout=readout.get("readout",
+                             film_readout=variant.get("readout",
                                                       "max_pool"))
     model.compile(
         optimizer=optimizer(steps, args),
@@ -398,17 +401,24 @@ def run(fusion, encoder, steps, data, vocab, args):
     return {"fusion": fusion, "arch": arch_label(args, fusion),
             "encoder": encoder, "seed": seed, "text": args.text,
             "optimizer": args.optimizer,
-            **readout, "train_scenes": args.train_scenes,
+            **variant, "train_scenes": args.train_scenes,
             "steps": steps, "endless_batches": True,
             "train_seconds": round(seconds), "pretraining": pretraining,
             "curve": curve.points,
             "test": accuracy(model, data["test"], by_template=True)}
 
 
-def readout_fields(fusion, args):
-    """A FiLM row's read-out, as its row and its rerun key record it (the
-    other fusions have none)."""
-    return {"readout": args.film_readout} if fusion == "film" else {}
+def variant_fields(fusion, args):
+    """A row's settings beside the table's, as its row and its rerun key
+    record them: a FiLM row's read-out (the other fusions have none), and
+    the fusion's width and depth when given (`--fusion-dim`,
+    `--fusion-layers`; rows without them used the image width and 2)."""
+    fields = {"readout": args.film_readout} if fusion == "film" else {}
+    if args.fusion_dim is not None:
+        fields["fusion_dim"] = args.fusion_dim
+    if args.fusion_layers is not None:
+        fields["fusion_layers"] = args.fusion_layers
+    return fields
 
 
 def caption_tokens(data):
@@ -523,6 +533,13 @@ def main(argv=None):
                         help="FiLM's read-out: global max pooling (the "
                         "FiLM paper's) or the cells flattened (the "
                         "Relation Networks CNN+MLP's).")
+    parser.add_argument("--fusion-dim", type=int, default=None,
+                        help="The fusion's width (FusionClassifier's "
+                        "fusion_dim; default: --width).")
+    parser.add_argument("--fusion-layers", type=int, default=None,
+                        help="The fusion's depth (fusion_layers: the "
+                        "Relation Network's g layers, the FiLMBlocks after "
+                        "the backbone; default 2).")
     parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
@@ -558,7 +575,7 @@ def main(argv=None):
                         "seed": args.seed, "text": args.text,
                         "optimizer": args.optimizer,
                         "loss": args.retrieval_loss,
-                        **readout_fields(fusion, args)})
+                        **variant_fields(fusion, args)})
         if any(_key(r) == planned for r in results.setdefault(where, [])):
             print(f"{name}: in {args.out}.json, skipped")
             continue
@@ -605,7 +622,8 @@ def _key(row):
             row["steps"], row.get("train_scenes", TRAIN_SCENES), lost_steps,
             row.get("seed", 0), row.get("text", "bert"),
             row.get("loss", "clip") if row.get("fusion") is None else None,
-            row.get("optimizer", "adamw"), row.get("readout", "max_pool"))
+            row.get("optimizer", "adamw"), row.get("readout", "max_pool"),
+            row.get("fusion_dim"), row.get("fusion_layers"))
 
 
 def write(results, args):
@@ -664,14 +682,18 @@ def _encoder(row):
 
 
 def _variant(row):
-    """The label of a row's text tower, optimizer and FiLM read-out where
-    they are not the table's (BERT, AdamW, max pooling)."""
+    """The label of a row's text tower, optimizer, FiLM read-out and fusion
+    size where they are not the table's (BERT, AdamW, max pooling, the
+    image width and 2 layers)."""
     text = row.get("text", "bert")
     return (("" if text == "bert" else f" ({TEXT_LABELS[text]} text)")
             + ("" if row.get("optimizer", "adamw") == "adamw"
                else " (Adam, constant lr)")
             + ("" if row.get("readout", "max_pool") == "max_pool"
-               else f" ({row['readout']} read-out)"))
+               else f" ({row['readout']} read-out)")
+            + "".join(f" ({label} {row[key]})" for key, label in (
+                ("fusion_dim", "fusion width"),
+                ("fusion_layers", "fusion layers")) if key in row))
 
 
 def seed_summary(rows, batch):
