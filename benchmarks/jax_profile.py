@@ -38,6 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from report import out_prefix  # noqa: E402
 from report import run_info  # noqa: E402
 from report import write_markdown  # noqa: E402
 from throughput import CONFIGS  # noqa: E402
@@ -227,7 +228,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(HERE, "jax_profile"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "jax_profile"))
     args = parser.parse_args(argv)
     import keras
 

@@ -188,3 +188,16 @@ def parse_part(text):
         raise argparse.ArgumentTypeError(
             f"--part must be K/N with 0 <= K < N, e.g. 0/2; got {text!r}.")
     return k, n
+
+
+def out_prefix(text):
+    """`--out PREFIX` (argparse type): the results go to `PREFIX.json` and
+    `PREFIX.md`; the folder is made when the arguments are parsed, so a
+    missing one fails no run at its end (an hour's rows lost)."""
+    folder = os.path.dirname(os.path.abspath(text))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"--out {text!r}: cannot make its folder {folder!r} ({error}).")
+    return text

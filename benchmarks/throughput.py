@@ -27,7 +27,8 @@ import subprocess
 import sys
 import time
 
-from report import write_markdown  # benchmarks/report.py
+from report import out_prefix  # benchmarks/report.py
+from report import write_markdown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -355,7 +356,7 @@ def main(argv=None):
                         help="GPU mode: ViT-B/16 at 224, mixed bfloat16.")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help="The accelerator's bf16 peak, for MFU.")
-    parser.add_argument("--out", default=os.path.join(
+    parser.add_argument("--out", type=out_prefix, default=os.path.join(
         HERE, "throughput_results"))
     parser.add_argument("--merge", action="store_true",
                         help="Keep the rows of configs not measured now "

@@ -218,3 +218,13 @@ def test_parse_part_splits_and_names_bad_values():
     for bad in ("2/2", "-1/2", "1", "a/b"):
         with pytest.raises(argparse.ArgumentTypeError, match=f"got '{bad}'"):
             report.parse_part(bad)
+
+
+def test_out_prefix_makes_the_folder_before_the_run(tmp_path):
+    prefix = str(tmp_path / "new" / "deeper" / "results")
+    assert report.out_prefix(prefix) == prefix
+    assert (tmp_path / "new" / "deeper").is_dir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(argparse.ArgumentTypeError, match="a_file"):
+        report.out_prefix(str(blocker / "results"))

@@ -76,6 +76,7 @@ from keras_simmim.layers import average_distance
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import out_prefix  # noqa: E402
 from report import paired_test  # noqa: E402
 from report import parse_part  # noqa: E402
 from report import run_info  # noqa: E402
@@ -314,7 +315,8 @@ def main(argv=None):
                         "`<out>_quick`.")
     parser.add_argument("--markdown-only", action="store_true",
                         help="Rewrite `<out>.md` from `<out>.json` and exit.")
-    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
     if args.markdown_only:
         with open(args.out + ".json") as f:

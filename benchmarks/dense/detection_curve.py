@@ -28,6 +28,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 from detection import backbone  # noqa: E402
 from detection import compiled_detector  # noqa: E402
+from report import out_prefix  # noqa: E402
 from report import run_info  # noqa: E402
 from report import save_results  # noqa: E402
 
@@ -39,8 +40,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--every", type=int, default=300)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--out", default=os.path.join(HERE,
-                                                      "detection_curve"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "detection_curve"))
     args = parser.parse_args(argv)
     start = time.time()
     results = {"settings": vars(args), "run": run_info(), "rows": []}

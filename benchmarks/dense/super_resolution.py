@@ -42,6 +42,7 @@ from keras_simmim.downstream import image_quality
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import out_prefix  # noqa: E402
 from report import paired_test  # noqa: E402
 from report import pretrain_simmim  # noqa: E402
 from report import provenance  # noqa: E402
@@ -166,7 +167,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="A few steps of everything, 2 seeds: checks the "
                         "script, measures nothing.")
-    parser.add_argument("--out", default=os.path.join(HERE, "super_resolution"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "super_resolution"))
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.scales = 2, [2]

@@ -41,7 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run import HERE  # noqa: E402
 from run import TEMPLATE_NAMES  # noqa: E402
 from run import template_ids  # noqa: E402
-from report import save_results  # noqa: E402  (path set by run)
+from report import out_prefix  # noqa: E402  (path set by run)
+from report import save_results  # noqa: E402
 
 SIZE = 64
 PROPERTIES = ("left/right", "top/bottom", "shape")
@@ -171,7 +172,8 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(HERE, "binding"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "binding"))
     args = parser.parse_args(argv)
     train_split = load_sort_of_clevr("train", image_size=SIZE)
     test_split = load_sort_of_clevr("test", image_size=SIZE)

@@ -65,6 +65,7 @@ from keras_simmim.multimodal.film import READOUTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import out_prefix  # noqa: E402
 from report import paired_test  # noqa: E402
 from report import write_markdown  # noqa: E402
 FUSION_ORDER = ("cross_attention", "merged", "gated", "late", "film",
@@ -541,7 +542,8 @@ def main(argv=None):
                         "Relation Network's g layers, the FiLMBlocks after "
                         "the backbone; default 2).")
     parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
-    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
 
     data, vocab = load_data(args)

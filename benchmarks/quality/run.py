@@ -60,6 +60,7 @@ from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import out_prefix  # noqa: E402
 from report import paired_test  # noqa: E402
 from report import parse_part  # noqa: E402
 from report import run_info  # noqa: E402
@@ -217,7 +218,8 @@ def main(argv=None):
                         "each arm's fine-tuning learning rate (the table "
                         "committed before this default used 1: seed 0).")
     parser.add_argument("--inpaint-images", type=int, default=200)
-    parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--out", type=out_prefix,
+                        default=os.path.join(HERE, "results"))
     parser.add_argument(
         "--cache", default=None,
         help="Folder for pretrained weights, reused by later runs with the "
