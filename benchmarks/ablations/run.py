@@ -575,14 +575,13 @@ def markdown(results):
     current = aggregate(results["runs"], seeds)
     complete = {r["name"] for r in current if len(r["runs"]) >= seeds}
     older = aggregate(results.get("older_runs", []), seeds)
+    # Older rows are compared only with older rows: their baselines stay in
+    # the table (marked) as long as any other older row is shown.
     baselines = (RANDOM_NAME, DEFAULT_NAME)
-    if all(r["name"] in complete or r["name"] in baselines for r in older):
-        older = [r for r in older if r["name"] not in complete]
-    else:
-        # Older rows are compared only with older rows: their baselines
-        # stay in the table (marked) as long as any of them is shown.
-        older = [r for r in older
-                 if r["name"] not in complete or r["name"] in baselines]
+    keep_baselines = any(r["name"] not in complete.union(baselines)
+                         for r in older)
+    older = [r for r in older if r["name"] not in complete
+             or (keep_baselines and r["name"] in baselines)]
     seconds = sum(r.get("seconds") or 0 for r in results["runs"])
     pretrain = " ".join(
         [f"ViT {s['depth']} layers, width {s['width']}, 32x32, patch 4;",
