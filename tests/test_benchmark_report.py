@@ -179,6 +179,17 @@ def test_a_rerun_recognises_the_rows_it_already_has():
     assert "(fusion width 256) (fusion layers 4)" in run._variant(wide)
     args.fusion_dim = args.fusion_layers = None
     assert run.variant_fields("film", args) == {"readout": "max_pool"}
+    # The FiLM shortcut: a film_relational setting, another run when on.
+    args.relational_shortcut = True
+    assert run.variant_fields("film", args) == {"readout": "max_pool"}
+    short = dict(qa, fusion="film_relational",
+                 **run.variant_fields("film_relational", args))
+    assert short["shortcut"] is True
+    assert run._key(short) != run._key(dict(qa, fusion="film_relational"))
+    assert run._variant(short).endswith(" (FiLM shortcut)")
+    with pytest.raises(SystemExit):
+        run.main(["--stage", "table", "--fusions", "film",
+                  "--relational-shortcut"])
 
 
 def test_slow_phase_pairs_steps_to_threshold_by_seed():

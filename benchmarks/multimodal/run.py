@@ -389,7 +389,9 @@ def run(fusion, encoder, steps, data, vocab, args):
                              image_position_embedding=positions(fusion,
                                                                 args),
                              film_readout=variant.get("readout",
-                                                      "max_pool"))
+                                                      "max_pool"),
+                             relational_shortcut=variant.get("shortcut",
+                                                             False))
     model.compile(
         optimizer=optimizer(steps, args),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -413,8 +415,13 @@ def variant_fields(fusion, args):
     """A row's settings beside the table's, as its row and its rerun key
     record them: a FiLM row's read-out (the other fusions have none), and
     the fusion's width and depth when given (`--fusion-dim`,
-    `--fusion-layers`; rows without them used the image width and 2)."""
+    `--fusion-layers`; rows without them used the image width and 2), and
+    a `film_relational` row's FiLM shortcut when on
+    (`--relational-shortcut`)."""
     fields = {"readout": args.film_readout} if fusion == "film" else {}
+    if fusion == "film_relational" and getattr(args, "relational_shortcut",
+                                               False):
+        fields["shortcut"] = True
     if args.fusion_dim is not None:
         fields["fusion_dim"] = args.fusion_dim
     if args.fusion_layers is not None:
@@ -541,10 +548,20 @@ def main(argv=None):
                         help="The fusion's depth (fusion_layers: the "
                         "Relation Network's g layers, the FiLMBlocks after "
                         "the backbone; default 2).")
+    parser.add_argument("--relational-shortcut", action="store_true",
+                        help="film_relational: the classifier also reads "
+                        "FiLM's max-pooled read-out beside the relational "
+                        "module (FusionClassifier's relational_shortcut).")
     parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
     parser.add_argument("--out", type=out_prefix,
                         default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
+    runs = ([args.long_fusion] if args.stage == "long" else args.fusions
+            if args.stage == "table" else [])
+    if args.relational_shortcut and "film_relational" not in runs:
+        parser.error("--relational-shortcut applies to film_relational, "
+                     f"which this --stage {args.stage} does not run "
+                     f"(fusions: {runs}).")
 
     data, vocab = load_data(args)
     results = {"rows": [], "long": [], "retrieval": []}
@@ -625,7 +642,8 @@ def _key(row):
             row.get("seed", 0), row.get("text", "bert"),
             row.get("loss", "clip") if row.get("fusion") is None else None,
             row.get("optimizer", "adamw"), row.get("readout", "max_pool"),
-            row.get("fusion_dim"), row.get("fusion_layers"))
+            row.get("fusion_dim"), row.get("fusion_layers"),
+            row.get("shortcut", False))
 
 
 def write(results, args):
@@ -695,7 +713,8 @@ def _variant(row):
                else f" ({row['readout']} read-out)")
             + "".join(f" ({label} {row[key]})" for key, label in (
                 ("fusion_dim", "fusion width"),
-                ("fusion_layers", "fusion layers")) if key in row))
+                ("fusion_layers", "fusion layers")) if key in row)
+            + (" (FiLM shortcut)" if row.get("shortcut") else ""))
 
 
 def seed_summary(rows, batch):

@@ -42,7 +42,7 @@ from keras_simmim.utils.validation import check_count
 from keras_simmim.utils.validation import check_positive_int
 
 PLACEMENTS = ("stages", "output")
-OUTPUTS = ("vector", "grid")
+OUTPUTS = ("vector", "grid", "grid_and_vector")
 READOUTS = ("max_pool", "flatten")
 
 
@@ -271,12 +271,13 @@ class FiLMFusion(keras.layers.Layer):
             `"output"` (the final feature grid only).
         coordinates: bool, (x, y) coordinate channels in the blocks and
             the read-out (True).
-        output: `"vector"` (the read-out, `(batch, dim)`) or `"grid"` (the
-            conditioned grid after the blocks, for a relational module).
+        output: `"vector"` (the read-out, `(batch, dim)`), `"grid"` (the
+            conditioned grid after the blocks, for a relational module)
+            or `"grid_and_vector"` (both, as a tuple: the grid for a
+            relational module and the read-out as its shortcut).
         readout: `"max_pool"` (global max pooling over the cells) or
             `"flatten"` (the cells concatenated; needs a fixed image
-            size) before the read-out's Dense; only for
-            `output="vector"`.
+            size) before the read-out's Dense; not for `output="grid"`.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -287,7 +288,8 @@ class FiLMFusion(keras.layers.Layer):
     Output shape:
         `(batch, dim)` for `output="vector"`; for `output="grid"`,
         `(batch, h, w, dim)` (`(batch, h, w, backbone channels)` when
-        `num_layers=0`).
+        `num_layers=0`); for `output="grid_and_vector"`, the tuple
+        `(grid, vector)`.
 
     Raises:
         ValueError: `placement="stages"` for a backbone that cannot be split
@@ -366,7 +368,7 @@ class FiLMFusion(keras.layers.Layer):
             FiLMBlock(self.dim, coordinates, dtype=policy, name=f"block_{i}")
             for i in range(self.num_layers)
         ]
-        if output == "vector":
+        if output != "grid":
             self.readout_conv = keras.layers.Conv2D(
                 self.dim, 1, activation="relu", dtype=policy,
                 name="readout_conv")
@@ -420,6 +422,12 @@ class FiLMFusion(keras.layers.Layer):
             grid = block(grid, conditioning)
         if self.output_kind == "grid":
             return grid
+        vector = self._read_out(grid)
+        if self.output_kind == "grid_and_vector":
+            return grid, vector
+        return vector
+
+    def _read_out(self, grid):
         if self.coordinates:
             grid = append_coordinates(grid)
         cells = self.readout_conv(grid)

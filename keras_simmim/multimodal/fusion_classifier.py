@@ -16,6 +16,7 @@ from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.training_mode import PropagatesTraining
+from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -84,6 +85,12 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             grid into a vector (`FiLMFusion`'s `readout`).
         max_pairs: int, the most cell pairs the relational module accepts
             (4096: an 8x8 grid; see `RelationalFusion`).
+        relational_shortcut: bool, for `"film_relational"` only (False):
+            the classifier also reads FiLM's own max-pooled read-out
+            beside the relational module's output (concatenated, so
+            `2 * fusion_dim` features). The read-out is the path with
+            which `"film"` alone learns which object a question names; the
+            relational module's mean over all pairs is for comparisons.
         **kwargs: standard `keras.Model` arguments.
 
     Inputs:
@@ -123,7 +130,8 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
                  fusion="cross_attention", fusion_dim=128, fusion_layers=2,
                  fusion_heads=4, dropout=0.0, image_position_embedding=None,
                  film_placement="stages", max_pairs=4096,
-                 film_readout="max_pool", **kwargs):
+                 film_readout="max_pool", relational_shortcut=False,
+                 **kwargs):
         super().__init__(**kwargs)
         check_choice("fusion", fusion, CLASSIFIER_FUSIONS)
         check_choice("film_placement", film_placement, PLACEMENTS)
@@ -132,6 +140,12 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             raise ValueError(
                 f"`film_readout={film_readout!r}` applies to "
                 f"`fusion='film'` only. Received: fusion={fusion!r}.")
+        check_bool("relational_shortcut", relational_shortcut)
+        if relational_shortcut and fusion != "film_relational":
+            raise ValueError(
+                "`relational_shortcut=True` applies to "
+                f"`fusion='film_relational'` only. Received: fusion="
+                f"{fusion!r}.")
         check_positive_int("max_pairs", max_pairs)
         check_positive_int("num_classes", num_classes)
         if image_position_embedding is not None and not isinstance(
@@ -155,6 +169,7 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
         self.film_placement = film_placement
         self.film_readout = film_readout
         self.max_pairs = max_pairs
+        self.relational_shortcut = relational_shortcut
         if fusion in GRID_FUSIONS:
             self._build_grid_fusion()
         else:
@@ -178,7 +193,8 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
     def _build_grid_fusion(self):
         # "film": `fusion` is the FiLMFusion; "relational": the
         # RelationalFusion; "film_relational": the FiLMFusion (its grid)
-        # and `relational` after it.
+        # and `relational` after it (with `relational_shortcut`, the
+        # FiLMFusion gives its read-out vector too).
         coordinates = self.image_position_embedding is not False
         policy = self.dtype_policy
         relational = RelationalFusion(
@@ -193,7 +209,9 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             self.image_backbone, dim=self.fusion_dim,
             num_layers=self.fusion_layers, placement=self.film_placement,
             coordinates=coordinates,
-            output="vector" if self.fusion_kind == "film" else "grid",
+            output=("vector" if self.fusion_kind == "film"
+                    else "grid_and_vector" if self.relational_shortcut
+                    else "grid"),
             readout=(self.film_readout if self.fusion_kind == "film"
                      else "max_pool"),
             dtype=policy, name="fusion")
@@ -210,6 +228,10 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
         elif self.fusion_kind == "relational":
             grid = self.adapter.encode(self.adapter.embed(images))
             fused = self.fusion(grid, text, mask)
+        elif self.relational_shortcut:
+            grid, vector = self.fusion(images, text, mask)
+            fused = ops.concatenate(
+                [self.relational(grid, text, mask), vector], axis=-1)
         elif self.fusion_kind == "film_relational":
             fused = self.relational(self.fusion(images, text, mask), text,
                                     mask)
@@ -230,6 +252,7 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             "film_placement": self.film_placement,
             "film_readout": self.film_readout,
             "max_pairs": self.max_pairs,
+            "relational_shortcut": self.relational_shortcut,
         })
         return config
 

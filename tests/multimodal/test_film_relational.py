@@ -319,6 +319,29 @@ def test_film_relational_round_trips(tmp_path):
     assert_round_trip(model, str(tmp_path / "fusion.keras"))
 
 
+def test_relational_shortcut_reads_both_paths_and_round_trips(tmp_path):
+    """`relational_shortcut`: the classifier reads the relational module's
+    output and FiLM's read-out side by side; both change the logits, fit
+    lowers the loss, and it round trips."""
+    model = compiled(classifier(residual_cnn(), "film_relational",
+                                fusion_dim=16, relational_shortcut=True))
+    assert model.fusion.output_kind == "grid_and_vector"
+    assert model.classifier.kernel.shape == (2 * 16, 4)
+    grid, vector = model.fusion(IMAGES[:2], random_text(2))
+    assert tuple(grid.shape) == (2, 4, 4, 16)
+    assert tuple(vector.shape) == (2, 16)
+    before = to_numpy(model(INPUTS))
+    for layer in (model.relational.f_layers[-1], model.fusion.readout_dense):
+        saved = to_numpy(layer.kernel)
+        layer.kernel.assign(np.zeros_like(saved))
+        assert np.abs(to_numpy(model(INPUTS)) - before).max() > 1e-4
+        layer.kernel.assign(saved)
+    losses = model.fit(INPUTS, LABELS, batch_size=8, epochs=16,
+                       verbose=0).history["loss"]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert_round_trip(model, str(tmp_path / "fusion.keras"))
+
+
 def test_errors_name_the_argument():
     cnn = residual_cnn()
     with pytest.raises(ValueError, match="fusion.*'film_relational'"):
@@ -332,6 +355,10 @@ def test_errors_name_the_argument():
     with pytest.raises(ValueError, match="film_readout='flatten'.*'film'"
                        ".*'relational'"):
         classifier(cnn, "relational", film_readout="flatten")
+    with pytest.raises(ValueError, match="relational_shortcut=True.*'film'"):
+        classifier(cnn, "film", relational_shortcut=True)
+    with pytest.raises(TypeError, match="relational_shortcut.*'yes'"):
+        classifier(cnn, "film_relational", relational_shortcut="yes")
     with pytest.raises(ValueError, match="readout='flatten'.*output='grid'"):
         FiLMFusion(cnn, output="grid", readout="flatten")
     # A 4x4 grid has 256 pairs.
