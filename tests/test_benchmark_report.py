@@ -204,17 +204,21 @@ def test_slow_phase_pairs_steps_to_threshold_by_seed():
     # random reaches 90% at 500 / 1000 / 1000, SimMIM at 1000 / 1500 /
     # 2000: differences 500, 500, 1000 -> mean 666.7, std (ddof 1)
     # 288.7, standard error 166.7.
+    # (Rows in run order, not seed order: the line lists by seed.)
     rows = [row("random", 0, 500), row("random", 1, 1000),
             row("random", 2, 1000), row("simmim", 0, 1000),
-            row("simmim", 1, 1500), row("simmim", 2, 2000)]
+            row("simmim", 2, 2000), row("simmim", 1, 1500)]
     lines = run.seed_summary(rows, batch=64)
+    assert any("simmim, 2000 steps, seeds [0, 1, 2]" in line
+               and line.endswith("1000/never, 1500/never, 2000/never")
+               for line in lines), lines
     line = next(line for line in lines if "steps to 90%" in line
                 and "SimMIM - random" in line)
     assert "+667 +- 167" in line
     assert "later in 3, earlier in 0 of 3 seeds" in line
     assert "evaluations every 500 steps" in line
     # The same difference in every seed: no t-test on zero spread.
-    rows[5] = row("simmim", 2, 1500)
+    rows[4] = row("simmim", 2, 1500)
     line = next(line for line in run.seed_summary(rows, batch=64)
                 if "SimMIM - random init, steps" in line)
     assert "+500 in every seed" in line and "no t-test" in line

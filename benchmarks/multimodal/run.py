@@ -740,13 +740,15 @@ def seed_summary(rows, batch):
                      "relational on validation, per seed, never: not "
                      "within the row's steps):", ""]
         for encoder, seeds in sorted(by_encoder.items()):
-            rel = [100 * r["test"]["relational"] for r in seeds.values()]
-            non = [100 * r["test"]["non_relational"] for r in seeds.values()]
+            # In seed order, as the line lists the seeds (not run order).
+            ordered = [seeds[seed] for seed in sorted(seeds)]
+            rel = [100 * r["test"]["relational"] for r in ordered]
+            non = [100 * r["test"]["non_relational"] for r in ordered]
             reach = ["/".join(str(steps_to(r, key, threshold, batch)
                                   or "never")
                               for key, threshold in (("non_relational", 0.9),
                                                      ("relational", 0.8)))
-                     for r in seeds.values()]
+                     for r in ordered]
             sd = (lambda v: f" +- {np.std(v, ddof=1):.1f}" if len(v) > 1
                   else "")
             lines.append(
