@@ -171,7 +171,8 @@ def test_a_rerun_recognises_the_rows_it_already_has():
     # A row with a wider or deeper fusion is another run, and its label
     # says so; the settings a plan writes are those the row records.
     args = argparse.Namespace(
-        film_readout="max_pool", fusion_dim=256, fusion_layers=4)
+        film_readout="max_pool", fusion_dim=256, fusion_layers=4,
+        relational_shortcut=False)
     wide = dict(qa, fusion="film_relational",
                 **run.variant_fields("film_relational", args))
     assert wide["fusion_dim"] == 256 and "readout" not in wide

@@ -419,8 +419,7 @@ def variant_fields(fusion, args):
     a `film_relational` row's FiLM shortcut when on
     (`--relational-shortcut`)."""
     fields = {"readout": args.film_readout} if fusion == "film" else {}
-    if fusion == "film_relational" and getattr(args, "relational_shortcut",
-                                               False):
+    if fusion == "film_relational" and args.relational_shortcut:
         fields["shortcut"] = True
     if args.fusion_dim is not None:
         fields["fusion_dim"] = args.fusion_dim
