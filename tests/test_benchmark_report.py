@@ -193,6 +193,32 @@ def test_a_rerun_recognises_the_rows_it_already_has():
                   "--relational-shortcut"])
 
 
+def test_plan_runs_the_fusions_main_checks_options_against():
+    sys.path.insert(0, os.path.join(BENCHMARKS, "multimodal"))
+    import run
+
+    args = argparse.Namespace(
+        stage="long", fusions=["film", "relational"],
+        long_fusion="film_relational", encoders=["random", "simmim"],
+        steps=6000, long_steps=16000)
+    assert run.stage_fusions(args) == ["film_relational"]
+    assert run.plan(args, data=None) == [
+        ("long", "film_relational", "random", 16000),
+        ("long", "film_relational", "simmim", 16000)]
+    args.stage = "table"
+    assert run.stage_fusions(args) == ["film", "relational"]
+    assert [p[1:] for p in run.plan(args, data=None)] == [
+        ("film", "random", 6000), ("film", "simmim", 6000),
+        ("relational", "random", 6000), ("relational", "simmim", 6000)]
+    args.stage = "pretrain"
+    assert run.stage_fusions(args) == []
+    # The long stage runs --long-fusion, not --fusions: the shortcut is
+    # accepted there only when the long fusion is film_relational.
+    with pytest.raises(SystemExit):
+        run.main(["--stage", "long", "--long-fusion", "film",
+                  "--fusions", "film_relational", "--relational-shortcut"])
+
+
 def test_slow_phase_pairs_steps_to_threshold_by_seed():
     sys.path.insert(0, os.path.join(BENCHMARKS, "multimodal"))
     import run

@@ -555,8 +555,7 @@ def main(argv=None):
     parser.add_argument("--out", type=out_prefix,
                         default=os.path.join(HERE, "results"))
     args = parser.parse_args(argv)
-    runs = ([args.long_fusion] if args.stage == "long" else args.fusions
-            if args.stage == "table" else [])
+    runs = stage_fusions(args)
     if args.relational_shortcut and "film_relational" not in runs:
         parser.error("--relational-shortcut applies to film_relational, "
                      f"which this --stage {args.stage} does not run "
@@ -610,14 +609,21 @@ def main(argv=None):
     print(markdown(results))
 
 
+def stage_fusions(args):
+    """The fusions the stage trains (`--fusions` for the table, the one
+    `--long-fusion` for the long stage, none for the others): what `plan`
+    runs and what `main` checks fusion-only options against."""
+    return {"table": list(args.fusions),
+            "long": [args.long_fusion]}.get(args.stage, [])
+
+
 def plan(args, data):
     """`(where, fusion, encoder, steps)` of every run of the stage (the
     aligner's steps rounded to whole epochs; `fusion` None)."""
-    if args.stage == "table":
-        return [("rows", f, e, args.steps) for f in args.fusions
-                for e in args.encoders]
-    if args.stage == "long":
-        return [("long", args.long_fusion, e, args.long_steps)
+    if args.stage in ("table", "long"):
+        where = "rows" if args.stage == "table" else "long"
+        steps = args.steps if args.stage == "table" else args.long_steps
+        return [(where, f, e, steps) for f in stage_fusions(args)
                 for e in args.encoders]
     per_epoch = len(data["train"]["images"]) // args.batch
     steps = max(1, args.retrieval_steps // per_epoch) * per_epoch
