@@ -148,6 +148,15 @@ def test_budget_targets_count_seeds_and_cut_the_curve_at_the_budget():
     sixty = next(line for line in run.target_lines(rows, batch=64)
                  if line.startswith("- 60 min"))
     assert "**missed**" in sixty  # relational 50% < 90%
+    # Minutes depend on the machine: a seed whose row records its run
+    # says which CPU; rows made before rows recorded it say nothing.
+    rows[2]["run"] = {"cpu_flags": ["avx2"]}
+    rows[1]["run"] = {"cpu_flags": ["avx512f", "avx2"]}
+    fifteen = next(line for line in run.target_lines(rows, batch=64)
+                   if line.startswith("- 15 min"))
+    assert "seed 2 (AVX2 CPU): 96.0 / 50.0" in fifteen
+    assert "seed 1 (AVX-512 CPU): " in fifteen
+    assert "seed 0: 96.0" in fifteen
 
 
 def test_a_rerun_recognises_the_rows_it_already_has():

@@ -67,6 +67,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
 from report import out_prefix  # noqa: E402
 from report import paired_test  # noqa: E402
+from report import run_info  # noqa: E402
 from report import write_markdown  # noqa: E402
 FUSION_ORDER = ("cross_attention", "merged", "gated", "late", "film",
                 "relational", "film_relational")
@@ -377,7 +378,7 @@ def optimizer(steps, args):
 
 
 def run(fusion, encoder, steps, data, vocab, args):
-    seed = args.seed
+    seed, info = args.seed, run_info()  # the code as it was loaded
     variant = variant_fields(fusion, args)
     backbone, text, pretraining = towers(encoder, data, vocab, LENGTH, args)
     model = FusionClassifier(backbone, text, num_classes=len(ANSWERS),
@@ -407,7 +408,7 @@ def run(fusion, encoder, steps, data, vocab, args):
             **variant, "train_scenes": args.train_scenes,
             "steps": steps, "endless_batches": True,
             "train_seconds": round(seconds), "pretraining": pretraining,
-            "curve": curve.points,
+            "run": info, "curve": curve.points,
             "test": accuracy(model, data["test"], by_template=True)}
 
 
@@ -442,6 +443,7 @@ def caption_tokens(data):
 def retrieval(encoder, steps, data, args):
     """CLIP-style aligner on (image, caption) pairs; recall@K on the test
     scenes (1,000 candidates each way)."""
+    info = run_info()  # the code as it was loaded
     captions, vocab = caption_tokens(data)
     backbone, text, pretraining = towers(encoder, data, vocab,
                                          CAPTION_LENGTH, args)
@@ -466,7 +468,7 @@ def retrieval(encoder, steps, data, args):
             "loss": args.retrieval_loss, "seed": args.seed,
             "train_scenes": args.train_scenes, "epochs": epochs,
             "steps": steps, "train_seconds": round(seconds),
-            "pretraining": pretraining,
+            "pretraining": pretraining, "run": info,
             "candidates": len(data["test"]["images"]), "test": recall}
 
 
@@ -838,7 +840,9 @@ def target_lines(rows, batch):
     lines = ["", "Budget targets (validation accuracy at the last "
              "evaluation within the budget of one core's training time, "
              "evaluations included; a row shorter than the budget counts "
-             "its end; per configuration, the seeds that meet it):", ""]
+             "its end; per configuration, the seeds that meet it, with "
+             "the CPU where the row records it: the minutes depend on "
+             "it):", ""]
     for minutes, non_target, rel_target in BUDGET_TARGETS:
         configs = {}
         for row in rows:
@@ -864,7 +868,8 @@ def target_lines(rows, batch):
                        else f"met in {hits} of {len(runs)} seeds" if hits
                        else "**missed**")
             scores = "; ".join(
-                f"seed {r.get('seed', 0)}: {_pct(p['non_relational'])} / "
+                f"seed {r.get('seed', 0)}{_cpu(r)}: "
+                f"{_pct(p['non_relational'])} / "
                 f"{_pct(p['relational'])} at step "
                 f"{trained(r, p['step'], batch)}" for _, r, p in runs)
             lines.append(
@@ -872,6 +877,19 @@ def target_lines(rows, batch):
                 f"{_arch(row)} {_encoder(dict(row, seed=0))} ({scores}; "
                 "non-relational / relational)")
     return lines
+
+
+def _cpu(row):
+    """` (AVX2 CPU)`-style: the vector instructions of the CPU a row ran
+    on, which change its minutes per step (these machines differ, and a
+    budget in minutes is read on the row's own); empty for rows made
+    before rows recorded their run."""
+    flags = (row.get("run") or {}).get("cpu_flags")
+    if flags is None:
+        return ""
+    kind = ("AMX" if "amx_bf16" in flags else "AVX-512" if "avx512f" in flags
+            else "AVX2" if "avx2" in flags else "no-AVX2")
+    return f" ({kind} CPU)"
 
 
 def _pct(x):
