@@ -552,7 +552,11 @@ def main(argv=None):
     parser.add_argument("--relational-shortcut", action="store_true",
                         help="film_relational: the classifier also reads "
                         "FiLM's max-pooled read-out beside the relational "
-                        "module (FusionClassifier's relational_shortcut).")
+                        "module (FusionClassifier's relational_shortcut, "
+                        "on there by default; without this flag the "
+                        "benchmark passes False, as its first "
+                        "film_relational rows did, so a row's key says "
+                        "which it ran).")
     parser.add_argument("--cache", default="/tmp/keras_simmim_bench")
     parser.add_argument("--out", type=out_prefix,
                         default=os.path.join(HERE, "results"))

@@ -16,7 +16,6 @@ from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.training_mode import PropagatesTraining
-from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -51,9 +50,10 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
     blocks and a read-out), `"relational"` (`RelationalFusion`: a Relation
     Network over every pair of the final grid's cells, with coordinates)
     and `"film_relational"` (the FiLM-modulated grid, after the FiLM
-    blocks, into the relational module). One string, not a flag on
-    `"film"`: it is one more architecture, and a flag would have to be
-    rejected for the four token fusions.
+    blocks, into the relational module; by default the classifier reads
+    FiLM's own read-out beside it, `relational_shortcut`). One string, not
+    a flag on `"film"`: it is one more architecture, and a flag would have
+    to be rejected for the four token fusions.
 
     Args:
         image_backbone: any backbone `SimMIMModel` accepts.
@@ -85,12 +85,18 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             grid into a vector (`FiLMFusion`'s `readout`).
         max_pairs: int, the most cell pairs the relational module accepts
             (4096: an 8x8 grid; see `RelationalFusion`).
-        relational_shortcut: bool, for `"film_relational"` only (False):
-            the classifier also reads FiLM's own max-pooled read-out
-            beside the relational module's output (concatenated, so
+        relational_shortcut: bool or None, for `"film_relational"` only
+            (None: on for `"film_relational"`, off for the others): the
+            classifier also reads FiLM's own max-pooled read-out beside
+            the relational module's output (concatenated, so
             `2 * fusion_dim` features). The read-out is the path with
             which `"film"` alone learns which object a question names; the
             relational module's mean over all pairs is for comparisons.
+            `False` gives the two papers' modules composed (FiLM's grid
+            into the Relation Network), which leaves the answer prior
+            late or never in some seeds
+            (`benchmarks/multimodal/results.md`). Files saved before the
+            option existed load with False, the model they were.
         **kwargs: standard `keras.Model` arguments.
 
     Inputs:
@@ -130,7 +136,7 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
                  fusion="cross_attention", fusion_dim=128, fusion_layers=2,
                  fusion_heads=4, dropout=0.0, image_position_embedding=None,
                  film_placement="stages", max_pairs=4096,
-                 film_readout="max_pool", relational_shortcut=False,
+                 film_readout="max_pool", relational_shortcut=None,
                  **kwargs):
         super().__init__(**kwargs)
         check_choice("fusion", fusion, CLASSIFIER_FUSIONS)
@@ -140,7 +146,12 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             raise ValueError(
                 f"`film_readout={film_readout!r}` applies to "
                 f"`fusion='film'` only. Received: fusion={fusion!r}.")
-        check_bool("relational_shortcut", relational_shortcut)
+        if relational_shortcut is None:
+            relational_shortcut = fusion == "film_relational"
+        elif not isinstance(relational_shortcut, bool):
+            raise TypeError(
+                "`relational_shortcut` must be None, True or False. "
+                f"Received: relational_shortcut={relational_shortcut!r}.")
         if relational_shortcut and fusion != "film_relational":
             raise ValueError(
                 "`relational_shortcut=True` applies to "
@@ -258,4 +269,7 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        # Saved before `relational_shortcut` existed: built without it
+        # (its default, None, would now add it to a "film_relational").
+        config = {"relational_shortcut": False, **config}
         return cls(**with_deserialized_towers(config))

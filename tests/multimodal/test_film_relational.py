@@ -308,23 +308,35 @@ def test_fit_lowers_the_loss_and_round_trips(fusion, options, tmp_path):
 
 
 def test_film_relational_round_trips(tmp_path):
-    """FiLM's grid into the relational module; the round trip compares
-    trained-looking (non-initial) weights."""
-    model = classifier(residual_cnn(), "film_relational")
+    """Without the shortcut, FiLM's grid into the relational module; the
+    round trip compares trained-looking (non-initial) weights. A config
+    saved before `relational_shortcut` existed loads without it."""
+    model = classifier(residual_cnn(), "film_relational",
+                       relational_shortcut=False)
     assert model.fusion.output_kind == "grid"
     assert isinstance(model.relational, RelationalFusion)
     rng = np.random.default_rng(2)
     for film in model.fusion.films:
         film.kernel.assign(0.3 * rng.normal(size=film.kernel.shape))
     assert_round_trip(model, str(tmp_path / "fusion.keras"))
+    config = model.get_config()
+    assert config["relational_shortcut"] is False
+    del config["relational_shortcut"]
+    old = FusionClassifier.from_config(config)
+    assert old.relational_shortcut is False
+    assert old.fusion.output_kind == "grid"
 
 
 def test_relational_shortcut_reads_both_paths_and_round_trips(tmp_path):
     """`relational_shortcut`: the classifier reads the relational module's
     output and FiLM's read-out side by side; both change the logits, fit
     lowers the loss, and it round trips."""
+    # On by default for film_relational (off, and refused, for the rest).
     model = compiled(classifier(residual_cnn(), "film_relational",
-                                fusion_dim=16, relational_shortcut=True))
+                                fusion_dim=16))
+    assert model.relational_shortcut is True
+    assert model.get_config()["relational_shortcut"] is True
+    assert classifier(residual_cnn(), "film").relational_shortcut is False
     assert model.fusion.output_kind == "grid_and_vector"
     assert model.classifier.kernel.shape == (2 * 16, 4)
     grid, vector = model.fusion(IMAGES[:2], random_text(2))
@@ -357,7 +369,8 @@ def test_errors_name_the_argument():
         classifier(cnn, "relational", film_readout="flatten")
     with pytest.raises(ValueError, match="relational_shortcut=True.*'film'"):
         classifier(cnn, "film", relational_shortcut=True)
-    with pytest.raises(TypeError, match="relational_shortcut.*'yes'"):
+    with pytest.raises(TypeError, match="relational_shortcut.*None, True "
+                       "or False.*'yes'"):
         classifier(cnn, "film_relational", relational_shortcut="yes")
     with pytest.raises(ValueError, match="readout='flatten'.*output='grid'"):
         FiLMFusion(cnn, output="grid", readout="flatten")
