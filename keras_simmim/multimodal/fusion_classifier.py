@@ -16,6 +16,7 @@ from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
 from keras_simmim.utils.training_mode import PropagatesTraining
+from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -146,12 +147,10 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
             raise ValueError(
                 f"`film_readout={film_readout!r}` applies to "
                 f"`fusion='film'` only. Received: fusion={fusion!r}.")
+        check_bool("relational_shortcut", relational_shortcut,
+                   allow_none=True)
         if relational_shortcut is None:
             relational_shortcut = fusion == "film_relational"
-        elif not isinstance(relational_shortcut, bool):
-            raise TypeError(
-                "`relational_shortcut` must be None, True or False. "
-                f"Received: relational_shortcut={relational_shortcut!r}.")
         if relational_shortcut and fusion != "film_relational":
             raise ValueError(
                 "`relational_shortcut=True` applies to "
@@ -159,13 +158,8 @@ class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
                 f"{fusion!r}.")
         check_positive_int("max_pairs", max_pairs)
         check_positive_int("num_classes", num_classes)
-        if image_position_embedding is not None and not isinstance(
-                image_position_embedding, bool):
-            raise TypeError(
-                "`image_position_embedding` must be None, True or False. "
-                f"Received: image_position_embedding="
-                f"{image_position_embedding!r}."
-            )
+        check_bool("image_position_embedding", image_position_embedding,
+                   allow_none=True)
         self.image_backbone = image_backbone
         self.text_backbone = text_backbone
         self.adapter = get_adapter(image_backbone)

@@ -39,11 +39,16 @@ def check_choice(name, value, choices):
         )
 
 
-def check_bool(name, value):
-    """Raises a TypeError unless `value` is True or False."""
+def check_bool(name, value, allow_none=False):
+    """Raises a TypeError unless `value` is True or False (or None, with
+    `allow_none`: an option whose default is decided from other
+    arguments)."""
+    if allow_none and value is None:
+        return
     if not isinstance(value, bool):
+        allowed = "None, True or False" if allow_none else "True or False"
         raise TypeError(
-            f"`{name}` must be True or False. Received: {name}={value!r}."
+            f"`{name}` must be {allowed}. Received: {name}={value!r}."
         )
 
 
