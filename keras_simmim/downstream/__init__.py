@@ -18,7 +18,7 @@ from keras_simmim.downstream.knn import knn_accuracy
 from keras_simmim.downstream.knn import knn_predict
 from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
-from keras_simmim.downstream.layer_decay import warmup_cosine
+from keras_simmim.training.schedules import warmup_cosine
 from keras_simmim.downstream.probe import fit_linear_probe
 from keras_simmim.downstream.super_resolution import SuperResolutionModel
 from keras_simmim.downstream.super_resolution import bicubic_upscale

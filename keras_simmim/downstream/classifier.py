@@ -14,7 +14,7 @@ HEAD_NORMS = ("layer", "batch", None)
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SimMIMClassifier(FineTunesBackbone, keras.Model):
+class SimMIMClassifier(FineTunesBackbone):
     """A classifier on average-pooled backbone features.
 
     The backbone runs through its SimMIM adapter, so every supported
@@ -149,8 +149,8 @@ class SimMIMClassifier(FineTunesBackbone, keras.Model):
         categorical cross-entropy with label smoothing, accuracy metric.
         Inside a multi-replica `tf.distribute` scope the optimizer sums the
         replicas' gradients before clipping
-        (`keras_simmim.distribute.sum_gradients_before_clipping`; call it
-        yourself on an optimizer you `compile` with directly).
+        (`keras_simmim.distribute.sum_gradients_before_clipping`, which
+        every keras_simmim model's `compile` applies).
 
         Args:
             learning_rate: peak learning rate.
@@ -165,8 +165,8 @@ class SimMIMClassifier(FineTunesBackbone, keras.Model):
         optimizer = self.finetuning_optimizer(
             learning_rate, total_steps, warmup_steps, layer_decay,
             weight_decay, clipnorm)
-        self.compile_with(
-            optimizer,
+        self.compile(
+            optimizer=optimizer,
             loss=SmoothedSparseCrossEntropy(self.num_classes, label_smoothing),
             metrics=["accuracy"],
             **kwargs,

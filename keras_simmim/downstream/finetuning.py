@@ -1,19 +1,18 @@
 """What every model that fine-tunes a backbone shares: SimMIM's fine-tuning
 optimizer and the weight-decay exclusions (`FineTunesBackbone`)."""
 
-from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
-from keras_simmim.downstream.layer_decay import warmup_cosine
-from keras_simmim.utils.serialization import RecompileOnLoad
-from keras_simmim.utils.serialization import unreadable_file_named
+from keras_simmim.models import Task
+from keras_simmim.training.schedules import warmup_cosine
 from keras_simmim.utils.validation import check_positive_int
-from keras_simmim.utils.training_mode import PropagatesTraining
 
 
-class FineTunesBackbone(PropagatesTraining, RecompileOnLoad):
-    """Mixin for `keras.Model`s with `self.backbone`, `self.adapter` and
-    `self._image_shape_arg` (`SimMIMClassifier`, `SuperResolutionModel`).
+class FineTunesBackbone(Task):
+    """Base class of the models that fine-tune a backbone, with
+    `self.backbone`, `self.adapter` and `self._image_shape_arg`
+    (`SimMIMClassifier`, `SuperResolutionModel`). Compile, the weight-decay
+    rule and `load_weights` are `keras_simmim.models.Task`'s.
 
     `finetuning_optimizer` is SimMIM's recipe: AdamW (weight decay kept off
     biases, norms, position embeddings and class tokens), linear warm-up
@@ -38,24 +37,3 @@ class FineTunesBackbone(PropagatesTraining, RecompileOnLoad):
         optimizer.exclude_from_weight_decay(
             var_list=self.no_weight_decay_variables())
         return optimizer
-
-    def compile_with(self, optimizer, **kwargs):
-        """`compile`, then (TensorFlow) dense sums of sparse gradients and
-        replicas summed before clipping (Keras clips per-replica gradients
-        first). A method of its own rather than part of `compile`, so that
-        a loaded model's `compile_from_config` (`RecompileOnLoad`) compiles
-        exactly as saved."""
-        self.compile(optimizer=optimizer, **kwargs)
-        sum_gradients_before_clipping(self.optimizer)
-
-    def no_weight_decay_variables(self):
-        """Biases, norms, position embeddings and class tokens."""
-        picked = [v for v in self.trainable_variables if len(v.shape) <= 1]
-        picked += self.adapter.no_weight_decay_variables()
-        return picked
-
-    def load_weights(self, filepath, *args, **kwargs):
-        """`keras.Model.load_weights`; a file that cannot be read (truncated,
-        missing, not a weights file) raises a `ValueError` naming it."""
-        with unreadable_file_named(filepath):
-            super().load_weights(filepath, *args, **kwargs)

@@ -116,29 +116,3 @@ class LayerDecayAdamW(keras.optimizers.AdamW):
 
     def get_config(self):
         return {**super().get_config(), "multipliers": dict(self.multipliers)}
-
-
-def warmup_cosine(learning_rate, total_steps, warmup_steps=0, final=0.0):
-    """Linear warm-up from 0 to `learning_rate`, then cosine decay.
-
-    Args:
-        learning_rate: peak learning rate.
-        total_steps: int, length of the whole schedule (warm-up included).
-        warmup_steps: int, linear warm-up steps.
-        final: the rate at the end, as a fraction of `learning_rate`.
-
-    Returns:
-        A `keras.optimizers.schedules.CosineDecay`.
-    """
-    if total_steps <= warmup_steps:
-        raise ValueError(
-            "`total_steps` must exceed `warmup_steps`. Received: "
-            f"total_steps={total_steps}, warmup_steps={warmup_steps}."
-        )
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else learning_rate,
-        decay_steps=int(total_steps - warmup_steps),
-        alpha=final,
-        warmup_target=learning_rate if warmup_steps else None,
-        warmup_steps=int(warmup_steps),
-    )

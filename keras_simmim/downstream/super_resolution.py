@@ -119,7 +119,7 @@ def degrade(images, scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class SuperResolutionModel(FineTunesBackbone, keras.Model):
+class SuperResolutionModel(FineTunesBackbone):
     """Restores detail to bicubically upsampled images.
 
     `restored = blurred + head(encoder(blurred))`: the backbone runs through
@@ -296,7 +296,7 @@ class SuperResolutionModel(FineTunesBackbone, keras.Model):
         optimizer = self.finetuning_optimizer(
             learning_rate, total_steps, warmup_steps, layer_decay,
             weight_decay, clipnorm)
-        self.compile_with(optimizer, loss="mean_absolute_error", **kwargs)
+        self.compile(optimizer=optimizer, loss="mean_absolute_error", **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -286,16 +286,19 @@ class MAEModel(MaskedImageModel):
         count = sum_over_replicas(ops.sum(weights))
         return ops.sum(per_patch * weights) / (count + 1e-5)
 
-    def default_optimizer(self, learning_rate=1.5e-4):
+    def default_optimizer(self, learning_rate=1.5e-4,
+                          gradient_accumulation_steps=None):
         """MAE's pretraining AdamW (betas 0.9/0.95, weight decay 0.05, no
         clipping).
 
         Args:
-            learning_rate: float or a `keras.optimizers.schedules` schedule.
+            learning_rate: float or a `keras.optimizers.schedules` schedule,
+                in optimizer updates.
+            gradient_accumulation_steps: None or an int >= 2, as in
+                `SimMIMModel.default_optimizer`.
         """
-        return keras.optimizers.AdamW(
-            learning_rate=learning_rate, weight_decay=0.05, beta_1=0.9,
-            beta_2=0.95)
+        return self._recipe_adamw(
+            learning_rate, gradient_accumulation_steps, beta_2=0.95)
 
     def get_config(self):
         config = super().get_config()

@@ -13,13 +13,15 @@ and their config). The base class owns:
 * the loss contract: `compute_loss` calls the subclass's `masked_loss`, adds
   the model's regularisation losses (each of N `tf.distribute` replicas adds
   1/N of them, so they count once) and counts non-finite inputs;
-* the default optimizer (SimMIM's AdamW, `default_optimizer`) and the
-  variables kept out of its weight decay (`no_weight_decay_variables`); under
-  a multi-replica `tf.distribute` strategy, gradients summed over replicas
-  before clipping;
-* saving and loading: `get_config` / `from_config` of the backbones,
-  `load_weights` naming unreadable files, the adapter's pre-save hook, the
-  optimizer restored from `.keras` files.
+* the default optimizer (SimMIM's AdamW, `default_optimizer`, with
+  gradient accumulation on a per-update schedule), and compile keeping
+  the recipe's variables out of weight decay;
+* saving: `get_config` / `from_config` of the backbones and the adapter's
+  pre-save hook.
+
+What every keras_simmim model shares (training mode on every backend, the
+weight-decay rule, the compile path and its config, `load_weights`) is in
+the base class, `keras_simmim.models.Task`.
 """
 
 import math
@@ -30,39 +32,19 @@ from keras import ops
 
 from keras_simmim.backbones import get_adapter
 from keras_simmim.distribute.replicas import replica_position
-from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.layers import MaskToken
 from keras_simmim.layers import RandomPatchMasking
 from keras_simmim.layers.masking import upsample_mask
 from keras_simmim.models.inputs import MaskedImageInputs
+from keras_simmim.models.task import NO_DECAY_NAME_PARTS  # noqa: F401
+from keras_simmim.models.task import Task
+from keras_simmim.models.task import keeps_out_of_weight_decay  # noqa: F401
 from keras_simmim.training.input_check import METRIC_NAME
 from keras_simmim.training.input_check import NonFiniteInputCheck
-from keras_simmim.utils.serialization import RecompileOnLoad
-from keras_simmim.utils.serialization import unreadable_file_named
-from keras_simmim.utils.training_mode import PropagatesTraining
+from keras_simmim.training.schedules import per_update_learning_rate
+from keras_simmim.utils.validation import check_positive_int
 
-# Own names of variables that the SimMIM and MAE recipes keep out of weight
-# decay besides every rank <= 1 variable (norm scales and offsets, 1-D
-# biases): biases of any rank (keras-hub's attention biases are
-# `(heads, head_dim)`), and tokens and position tables of the models' own
-# layers (`mask_token`, `position_embedding`, `image_positions`,
-# `relative_position_bias_table`). Backbone variables whose own name says
-# nothing (keras-hub's position `Embedding` is called `embeddings`) come from
-# the adapter's `no_weight_decay_variables`.
-NO_DECAY_NAME_PARTS = ("bias", "token", "position")
-
-
-def keeps_out_of_weight_decay(variable):
-    """Whether the SimMIM/MAE recipe exempts `variable` from weight decay
-    by its shape or own name (see `NO_DECAY_NAME_PARTS`)."""
-    name = variable.name.lower()
-    return len(variable.shape) <= 1 or any(
-        part in name for part in NO_DECAY_NAME_PARTS
-    )
-
-
-class MaskedImageModel(PropagatesTraining, RecompileOnLoad, MaskedImageInputs,
-                       keras.Model):
+class MaskedImageModel(MaskedImageInputs, Task):
     """Base class of the masked image models (see module doc).
 
     A subclass calls `_init_backbone` (and `_init_masking` when it masks
@@ -238,32 +220,64 @@ class MaskedImageModel(PropagatesTraining, RecompileOnLoad, MaskedImageInputs,
     # ------------------------------------------------------------------ #
     # Optimizer
     # ------------------------------------------------------------------ #
-    def default_optimizer(self, learning_rate=1e-4):
+    def default_optimizer(self, learning_rate=1e-4,
+                          gradient_accumulation_steps=None):
         """The pretraining recipe's optimizer: SimMIM's AdamW (betas
         0.9/0.999, weight decay 0.05, gradient clipping at global norm 5).
 
         Args:
-            learning_rate: float or a `keras.optimizers.schedules` schedule.
-        """
-        return keras.optimizers.AdamW(
-            learning_rate=learning_rate, weight_decay=0.05, beta_1=0.9,
-            beta_2=0.999, global_clipnorm=5.0,
-        )
+            learning_rate: float or a `keras.optimizers.schedules` schedule,
+                in optimizer updates.
+            gradient_accumulation_steps: None, or an int >= 2: batches whose
+                gradients are averaged into one update (SimMIM's recipe
+                reaches its large batch this way). A schedule then advances
+                once per update (`keras_simmim.training.PerUpdateSchedule`),
+                so `k` batches of `b` images follow the schedule of one
+                batch of `k * b`.
 
-    def no_weight_decay_variables(self):
-        """Variables the recipe keeps out of weight decay: biases, norm
-        scales and offsets, mask tokens, position embeddings, class tokens
-        and relative-position tables (see `keeps_out_of_weight_decay`), plus
-        what the adapter names."""
-        picked = [
-            v for v in self.trainable_variables if keeps_out_of_weight_decay(v)
-        ]
-        known = {id(v) for v in picked}
-        picked += [
-            v for v in self.adapter.no_weight_decay_variables()
-            if id(v) not in known
-        ]
-        return picked
+        Returns:
+            A `keras.optimizers.AdamW`.
+
+        Raises:
+            ValueError: `gradient_accumulation_steps` is not None or an
+                int >= 2.
+
+        Example:
+
+        >>> import keras_hub, keras_simmim
+        >>> from keras_simmim.training import warmup_cosine
+        >>> vit = keras_hub.models.ViTBackbone(
+        ...     image_shape=(16, 16, 3), patch_size=4, num_layers=1,
+        ...     num_heads=1, hidden_dim=8, mlp_dim=8)
+        >>> model = keras_simmim.SimMIMModel(vit, mask_patch_size=8)
+        >>> optimizer = model.default_optimizer(
+        ...     warmup_cosine(1e-3, total_steps=100, warmup_steps=10),
+        ...     gradient_accumulation_steps=4)
+        >>> optimizer.get_config()["learning_rate"]["class_name"]
+        'PerUpdateSchedule'
+        """
+        return self._recipe_adamw(
+            learning_rate, gradient_accumulation_steps, beta_2=0.999,
+            global_clipnorm=5.0)
+
+    @staticmethod
+    def _recipe_adamw(learning_rate, gradient_accumulation_steps, **recipe):
+        """AdamW (weight decay 0.05, beta_1 0.9) with `recipe`'s other
+        arguments, accumulating gradients with a per-update schedule."""
+        if gradient_accumulation_steps is not None:
+            check_positive_int(
+                "gradient_accumulation_steps", gradient_accumulation_steps)
+            if gradient_accumulation_steps < 2:
+                raise ValueError(
+                    "`gradient_accumulation_steps` must be None or an int "
+                    ">= 2. Received: gradient_accumulation_steps="
+                    f"{gradient_accumulation_steps}."
+                )
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=learning_rate, weight_decay=0.05, beta_1=0.9,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **recipe)
+        return per_update_learning_rate(optimizer)
 
     def compile(
         self, optimizer="auto", exclude_no_decay_variables=True, **kwargs
@@ -298,9 +312,6 @@ class MaskedImageModel(PropagatesTraining, RecompileOnLoad, MaskedImageInputs,
             optimizer = self.default_optimizer()
         super().compile(optimizer=optimizer, **kwargs)
         optimizer = self.optimizer
-        # TensorFlow: dense sums of sparse (embedding) gradients, and
-        # replicas summed before clipping (identity on JAX and torch).
-        sum_gradients_before_clipping(optimizer)
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         if (
             exclude_no_decay_variables
@@ -349,12 +360,6 @@ class MaskedImageModel(PropagatesTraining, RecompileOnLoad, MaskedImageInputs,
         for key in cls.backbone_config_keys:
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
-
-    def load_weights(self, filepath, *args, **kwargs):
-        """`keras.Model.load_weights`; a file that cannot be read (truncated,
-        missing, not a weights file) raises a `ValueError` naming it."""
-        with unreadable_file_named(filepath):
-            super().load_weights(filepath, *args, **kwargs)
 
     def save_own_variables(self, store):
         # Runs before Keras saves the sublayers (the backbone).

@@ -5,16 +5,14 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
-from keras_simmim.distribute import sum_gradients_before_clipping
+from keras_simmim.models import Task
 from keras_simmim.multimodal.fusion import masked_mean
 from keras_simmim.multimodal.fusion_classifier import image_tokens
 from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import check_text_inputs
 from keras_simmim.multimodal.text import text_sequence
-from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
-from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
@@ -66,7 +64,7 @@ def retrieval_recall(image_embeddings, text_embeddings, ks=(1, 5, 10)):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class ContrastiveAligner(PropagatesTraining, RecompileOnLoad, keras.Model):
+class ContrastiveAligner(Task):
     """Aligns an image tower and a text tower (CLIP or SigLIP).
 
     Each tower pools its tokens (image: mean of patch tokens; text: mean of
@@ -211,9 +209,6 @@ class ContrastiveAligner(PropagatesTraining, RecompileOnLoad, keras.Model):
         if isinstance(optimizer, str) and optimizer == "auto":
             optimizer = keras.optimizers.AdamW(1e-4, weight_decay=0.05)
         super().compile(optimizer=optimizer, **kwargs)
-        # TensorFlow: the text tower's token-embedding gradient summed
-        # densely (identity on JAX and torch).
-        sum_gradients_before_clipping(self.optimizer)
 
     def get_config(self):
         config = super().get_config()

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_simmim.backbones import get_adapter
+from keras_simmim.models import Task
 from keras_simmim.multimodal.film import PLACEMENTS
 from keras_simmim.multimodal.film import READOUTS
 from keras_simmim.multimodal.film import FiLMFusion
@@ -12,10 +13,8 @@ from keras_simmim.multimodal.fusion import FUSIONS
 from keras_simmim.multimodal.relational import RelationalFusion
 from keras_simmim.multimodal.text import check_pair_inputs
 from keras_simmim.multimodal.text import text_sequence
-from keras_simmim.utils.serialization import RecompileOnLoad
 from keras_simmim.utils.serialization import serialize_towers
 from keras_simmim.utils.serialization import with_deserialized_towers
-from keras_simmim.utils.training_mode import PropagatesTraining
 from keras_simmim.utils.validation import check_bool
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
@@ -36,7 +35,7 @@ def image_tokens(adapter, images):
 
 
 @keras.saving.register_keras_serializable(package="keras_simmim")
-class FusionClassifier(PropagatesTraining, RecompileOnLoad, keras.Model):
+class FusionClassifier(Task):
     """Classifies an (image, text) pair: VQA as classification, entailment.
 
     The image backbone (e.g. SimMIM-pretrained) gives patch tokens, the

@@ -29,38 +29,36 @@ def unreadable_file_named(path):
         ) from error
 
 
-class RecompileOnLoad:
-    """Mixin for every keras_simmim model: its compile config loads on any
-    backend as it was asked for.
+def portable_optimizer_config(config):
+    """A copy of a compile config (or of any serialised object) in which
+    every optimizer saved under a backend's own class is named by its
+    public Keras name.
 
-    - `jit_compile` is saved as the caller passed it (`"auto"` by
-      default). Keras saves the value `"auto"` resolved to on the saving
-      backend (True on JAX and TPU), so a model trained on JAX and loaded
-      on torch would run every `predict` and `fit` under `torch.compile`
-      (a tiny ViT's first predict: 18 s instead of 0.1 s on CPU), and on
-      TensorFlow under XLA, which Keras's own `"auto"` leaves off on CPU.
-    - Models whose `compile` is overridden (their own loss and default
-      optimizer; this mixin's `compile` counts): Keras skips
-      `compile_from_config` for them, so a loaded `.keras` file would lose
-      its optimizer. This restores it and builds the optimizer so its
-      saved state loads.
+    Keras serialises an optimizer by the module of its class, and on torch
+    and JAX `keras.optimizers.AdamW` is a backend class
+    (`keras.src.backend.torch.optimizers.torch_adamw`): a file saved under
+    torch would load the torch optimizer under TensorFlow and fail on the
+    first update. Renamed to `keras.optimizers.AdamW`, it loads as the
+    loading backend's own AdamW, with the same variables in the same order.
+    Files saved before this rename load through it too.
     """
-
-    def compile(self, *args, jit_compile="auto", **kwargs):
-        super().compile(*args, jit_compile=jit_compile, **kwargs)
-        self._requested_jit_compile = jit_compile
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config is not None and hasattr(self, "_requested_jit_compile"):
-            config["jit_compile"] = self._requested_jit_compile
+    if isinstance(config, list):
+        return [portable_optimizer_config(item) for item in config]
+    if not isinstance(config, dict):
         return config
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.optimizer is not None and self.built:
-            self.optimizer.build(self.trainable_variables)
+    config = {key: portable_optimizer_config(value)
+              for key, value in config.items()}
+    module = config.get("module")
+    name = config.get("class_name")
+    if (
+        isinstance(module, str)
+        and module.startswith("keras.src.backend.")
+        and ".optimizers" in module
+        and isinstance(name, str)
+        and hasattr(keras.optimizers, name)
+    ):
+        config["module"] = "keras.optimizers"
+    return config
 
 
 def serialize_towers(model):

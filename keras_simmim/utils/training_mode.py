@@ -8,7 +8,7 @@ calls without passing `training` explicitly (a backbone's BatchNorm, a text
 tower's dropout) ran in inference mode during `fit()`: BatchNorm's moving
 statistics never moved on JAX while they did on TensorFlow and torch.
 
-`PropagatesTraining` opens that context in `stateless_call` when none is
+`stateless_call_in_training_context` opens that context in `stateless_call` when none is
 open, so the model's own layers inherit `training` as they do under
 `__call__`. It uses Keras's private call-context API (`global_state`,
 `CallContext`); pyproject bounds Keras below 3.16 for that reason.
@@ -20,17 +20,18 @@ from keras.src.layers.layer import CallContext
 _CONTEXT = "current_call_ctx"
 
 
-class PropagatesTraining:
-    """Mixin for `keras.Model` subclasses (put it before `keras.Model`)."""
-
-    def stateless_call(self, *args, **kwargs):
-        training = kwargs.get("training")
-        if global_state.get_global_attribute(_CONTEXT) is not None:
-            return super().stateless_call(*args, **kwargs)
-        context = CallContext(entry_layer=self)
-        context.set_value("training", training)
-        global_state.set_global_attribute(_CONTEXT, context)
-        try:
-            return super().stateless_call(*args, **kwargs)
-        finally:
-            global_state.set_global_attribute(_CONTEXT, None)
+def stateless_call_in_training_context(model, stateless_call, *args,
+                                       **kwargs):
+    """Runs `stateless_call(*args, **kwargs)` (the model's inherited
+    `keras.Model.stateless_call`) inside a call context that carries
+    `training`, when none is open, so the model's own layers inherit it as
+    they do under `__call__`. Used by `keras_simmim.models.Task`."""
+    if global_state.get_global_attribute(_CONTEXT) is not None:
+        return stateless_call(*args, **kwargs)
+    context = CallContext(entry_layer=model)
+    context.set_value("training", kwargs.get("training"))
+    global_state.set_global_attribute(_CONTEXT, context)
+    try:
+        return stateless_call(*args, **kwargs)
+    finally:
+        global_state.set_global_attribute(_CONTEXT, None)
