@@ -27,8 +27,13 @@ class DeiTAdapter(PatchTokenAdapter):
     embedding_type = "DeiTEmbeddings"
     encoder_type = "DeiTEncoder"
 
-    def encode(self, embeddings):
-        _, rows, cols, _ = embeddings.shape
+    @property
+    def num_blocks(self):
+        return self.encoder.num_layers
+
+    def _tokens(self, embeddings):
+        """Class and distillation tokens, patch tokens, positions, dropout:
+        the encoder's input sequence."""
         x = grid_to_tokens(embeddings)
         batch = ops.shape(x)[0]
         prefix = ops.concatenate(
@@ -40,9 +45,27 @@ class DeiTAdapter(PatchTokenAdapter):
         )
         x = ops.concatenate([ops.tile(prefix, (batch, 1, 1)), x], axis=1)
         x = x + ops.cast(self.embedding.position_embedding, x.dtype)
-        x = self.embedding.dropout(x)
-        x, _, _ = self.encoder(x)
+        return self.embedding.dropout(x)
+
+    def encode(self, embeddings):
+        _, rows, cols, _ = embeddings.shape
+        x, _, _ = self.encoder(self._tokens(embeddings))
         return tokens_to_grid(x[:, NUM_PREFIX_TOKENS:, :], rows, cols)
+
+    def features_at(self, embeddings, depth):
+        """Patch tokens after the first `depth` blocks (no final norm), as
+        a grid; the class and distillation tokens are left out. Equals
+        keras-hub's `hidden_states[depth]` without its first two tokens."""
+        _, rows, cols, _ = embeddings.shape
+        x = self._tokens(embeddings)
+        for block in self.encoder.encoder_layers[:depth]:
+            x, _ = block(x)
+        return tokens_to_grid(x[:, NUM_PREFIX_TOKENS:, :], rows, cols)
+
+    def layer_groups(self):
+        return [list(self.embedding.weights)] + [
+            list(block.weights) for block in self.encoder.encoder_layers
+        ]
 
     def no_weight_decay_variables(self):
         return [
