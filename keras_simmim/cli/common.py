@@ -1,14 +1,33 @@
-"""Shared pieces of the `keras-simmim` subcommands: run folders, resuming,
-backends, reports."""
+"""Shared pieces of the `keras-simmim` subcommands: `--help`, run folders
+(and removing those a failed run leaves empty), resuming, backends, reports
+and printed results."""
 
 import argparse
+import contextlib
 import hashlib
 import json
+import numbers
 import os
 import shutil
 import sys
 
 BACKENDS = ("tensorflow", "jax", "torch")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """`--help` with each option's default after its help ("on" / "off"
+    for switches). An option whose default is None says in its help what
+    happens without it. Descriptions and epilogs keep their lines."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None
+                or default is argparse.SUPPRESS or "%(default)" in text):
+            return text
+        if isinstance(default, bool):
+            return f"{text} (default: {'on' if default else 'off'})"
+        return f"{text} (default: %(default)s)"
 
 
 def positive_int(text):
@@ -41,24 +60,29 @@ def add_backend_flag(parser):
 
 
 def add_output_flags(parser, what):
+    tag = "model" if what in ("evaluate", "inpaint") else "<backbone>"
     parser.add_argument(
         "--output", default=None,
-        help=f"Output folder (default: simmim_runs/{what}-<backbone>-<hash "
+        help=f"Output folder (default: simmim_runs/{what}-{tag}-<hash "
         "of the settings>, so the same command finds and resumes it). A "
         "non-empty folder of another run is refused unless --overwrite.",
     )
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="Replace the files of a non-empty --output folder; a run with "
+        "other settings there starts afresh.")
 
 
 def finish_parser(parser, command, run):
     """Adds `--output`, `--overwrite`, `--backend`, `--verbose` and the run
-    function."""
+    function; `--help` shows every option's default."""
     add_output_flags(parser, command)
     add_backend_flag(parser)
     parser.add_argument(
         "--verbose", action="store_true",
-        help="Show TensorFlow's start-up log lines (hidden by default).")
+        help="Show TensorFlow's start-up log lines.")
     parser.set_defaults(run=run)
+    parser.formatter_class = HelpFormatter
 
 
 def ensure_backend(backend, argv):
@@ -155,8 +179,53 @@ def prepare_output(output, overwrite, settings, command, own_files=()):
             f"keras-simmim: output folder {output!r} is not empty; pass "
             "--overwrite to replace its files or choose another --output."
         )
-    os.makedirs(output, exist_ok=True)
+    make_run_folder(output)
     return output, checkpoints, None
+
+
+# Folders `make_run_folder` created, parents first, each with whether it is
+# the run folder itself, for `removing_empty_folders_on_failure`.
+_CREATED_FOLDERS = []
+
+
+def make_run_folder(output):
+    """Creates `output` and its missing parents, remembering which."""
+    missing = []
+    folder = os.path.abspath(output)
+    while not os.path.exists(folder):
+        missing.append((folder, not missing))
+        folder = os.path.dirname(folder)
+    os.makedirs(output, exist_ok=True)
+    _CREATED_FOLDERS.extend(reversed(missing))
+
+
+def _remove_if_no_files(folder, with_subfolders):
+    """Removes `folder` if it is empty, or (`with_subfolders`) holds only
+    empty folders; never a file."""
+    try:
+        if with_subfolders:
+            for parent, _, _ in os.walk(folder, topdown=False):
+                if parent != folder:
+                    os.rmdir(parent)  # fails unless it is empty
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
+@contextlib.contextmanager
+def removing_empty_folders_on_failure():
+    """If the block fails, removes the folders `make_run_folder` created in
+    it that hold no files: a failed run leaves no empty output folder. A
+    folder that existed before, or holds any file, is left alone."""
+    start = len(_CREATED_FOLDERS)
+    try:
+        yield
+    except BaseException:
+        for folder, is_run in reversed(_CREATED_FOLDERS[start:]):
+            _remove_if_no_files(folder, with_subfolders=is_run)
+        raise
+    finally:
+        del _CREATED_FOLDERS[start:]
 
 
 def load_checkpoint_model(resume):
@@ -189,8 +258,7 @@ def write_report(output, title, metrics, details):
     atomically; `report.json` comes last because it marks the run done."""
     lines = [f"# {title}", "", "| metric | value |", "|---|---|"]
     for name, value in metrics.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        lines.append(f"| {name} | {shown} |")
+        lines.append(f"| {name} | {format_value(name, value)} |")
     lines += ["", "Settings:", ""]
     lines += [f"- {k}: {v}" for k, v in sorted(details.get("settings", {}).items())]
     write_text_atomically(
@@ -199,6 +267,37 @@ def write_report(output, title, metrics, details):
     write_json_atomically(
         os.path.join(output, "report.json"), {"metrics": metrics, **details}
     )
+
+
+def format_value(name, value):
+    """A result for people: an accuracy in percent, seconds to 0.1 s, a
+    PSNR to 0.01 dB, other fractional numbers to 4 significant digits."""
+    if not isinstance(value, numbers.Real) or isinstance(
+            value, numbers.Integral):
+        return str(value)
+    if "accuracy" in name:
+        return f"{100 * value:.2f}%"
+    if "seconds" in name:
+        return f"{value:.1f} s"
+    if "psnr" in name:
+        return f"{value:.2f} dB"
+    return f"{value:.4g}"
+
+
+def format_results(metrics):
+    """`metrics` as aligned `name: value` lines (see `format_value`)."""
+    width = max((len(name) for name in metrics), default=0) + 1
+    return "\n".join(f"  {name + ':':<{width}} {format_value(name, value)}"
+                     for name, value in metrics.items())
+
+
+def report_results(output, title, metrics, details):
+    """Writes the report (`write_report`: `report.json` keeps the metrics
+    at full precision) and prints the metrics readably."""
+    write_report(output, title, metrics, details)
+    print(f"{title}:\n{format_results(metrics)}\nFull-precision results: "
+          f"{os.path.abspath(os.path.join(output, 'report.json'))}\n"
+          f"Output folder: {os.path.abspath(output)}")
 
 
 def run_progress(epochs):

@@ -11,20 +11,26 @@ def add_backbone_flags(parser):
     parser.add_argument(
         "--from", dest="from_", default=None, metavar="PRETRAINED",
         help="A `keras-simmim pretrain` output folder, preset directory or "
-        "SimMIMModel .keras file. Without it, a random-init --backbone (the "
-        "from-scratch baseline).",
+        "SimMIMModel .keras file. Default: none, a random-init --backbone "
+        "(the from-scratch baseline).",
     )
     parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
-                        default="vit", help=BACKBONE_HELP + " (without --from)")
-    parser.add_argument("--image-size", type=common.positive_int, default=32)
-    parser.add_argument("--patch-size", type=common.positive_int, default=4)
+                        default="vit",
+                        help=BACKBONE_HELP + " Used without --from.")
+    parser.add_argument(
+        "--image-size", type=common.positive_int, default=32,
+        help="Side of the images in pixels (a --from backbone built for a "
+        "fixed size keeps its own).")
+    parser.add_argument(
+        "--patch-size", type=common.positive_int, default=4,
+        help="Patch side in pixels of a random-init ViT / Swin --backbone.")
 
 
 def add_backbone_and_data_flags(parser):
     add_backbone_flags(parser)
     parser.add_argument(
         "--data", default="digits",
-        help="digits (default), synthetic, tfds:NAME, or a folder with one "
+        help="digits, synthetic, tfds:NAME, or a folder with one "
         "subfolder per class (or train/ and test/ folders of those).",
     )
     parser.add_argument(
@@ -32,8 +38,11 @@ def add_backbone_and_data_flags(parser):
         help="Use this stratified fraction of the training labels "
         "(built-in data).",
     )
-    parser.add_argument("--batch-size", type=common.positive_int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=common.positive_int, default=32,
+                        help="Images per training step.")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="Seed of the random weights, the "
+                        "--labels-fraction subset and the data order.")
 
 
 def training_subset(args):

@@ -6,6 +6,7 @@ import os
 import types
 
 from keras_simmim.cli import common
+from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import image_channels_of
 from keras_simmim.cli.downstream_flags import image_size_of
 
@@ -20,7 +21,8 @@ def open_downstream_run(args, run_settings, command, own_files=()):
     run already finished, nothing else is set); otherwise also
     `checkpoints`, `settings`, `initial_epoch`,
     `previous` (the history so far), `origin` (what the backbone is, for
-    the log line), `image_size`, `channels`, and either
+    the log line), `data` (`--data` as the report records it),
+    `image_size`, `channels`, and either
     `backbone` (a new run) or `model` (the checkpoint being resumed).
     """
     import keras
@@ -42,7 +44,7 @@ def open_downstream_run(args, run_settings, command, own_files=()):
     run = types.SimpleNamespace(
         output=output, complete=False, checkpoints=checkpoints,
         settings=settings, initial_epoch=0, previous={}, backbone=None,
-        model=None)
+        model=None, data=sources.recorded(args.data))
     if resume is None:
         run.backbone, run.origin = downstream_backbone(args)
         run.image_size = image_size_of(run.backbone, args)
@@ -60,17 +62,17 @@ def open_downstream_run(args, run_settings, command, own_files=()):
 
 
 def finish_downstream_run(run, model, title, metrics, history, **details):
-    """Saves `model.keras` and the report (metrics, settings, backend,
-    history and `details`) in the run's folder; prints where."""
+    """Saves `model.keras` and the report (metrics, settings, data,
+    backend, history and `details`) in the run's folder; prints the
+    metrics and where."""
     import keras
 
     from keras_simmim.training import save_model_atomically
 
     save_model_atomically(model, os.path.join(run.output, "model.keras"))
-    common.write_report(
+    common.report_results(
         run.output, title, metrics,
-        {"settings": run.settings, "backend": keras.backend.backend(),
-         "history": history, **details},
+        {"settings": run.settings, "data": run.data,
+         "backend": keras.backend.backend(), "history": history, **details},
     )
-    print(f"{metrics}\nOutput folder: {os.path.abspath(run.output)}")
     return run.output

@@ -14,12 +14,34 @@ def add_parser(commands):
     )
     parser.add_argument("model", help="A .keras file (finetune or pretrain "
                         "output), or a run folder holding model.keras.")
-    parser.add_argument("--data", default="digits")
-    parser.add_argument("--split", default="test",
-                        choices=sources.SPLITS)
-    parser.add_argument("--batch-size", type=common.positive_int, default=256)
+    parser.add_argument(
+        "--data", default=None,
+        help="digits, synthetic, tfds:NAME or a folder (as for finetune). "
+        "Default: the data the model's run was trained on, as its folder "
+        "records it, else digits. A classifier refuses data with another "
+        "number of classes.",
+    )
+    parser.add_argument("--split", default="test", choices=sources.SPLITS,
+                        help="Split to evaluate on.")
+    parser.add_argument("--batch-size", type=common.positive_int, default=256,
+                        help="Images per evaluation step.")
     common.finish_parser(parser, "evaluate", run)
     return parser
+
+
+def check_class_count(model, spec, dataset, image_size):
+    """Refuses labelled `--data` whose class count is not the classifier's
+    (its accuracy would be meaningless)."""
+    expected = getattr(model, "num_classes", None)
+    if expected is None:
+        return
+    found = sources.num_classes(spec, dataset, image_size)
+    if found != expected:
+        raise SystemExit(
+            f"keras-simmim: --data {spec} has {found} classes but the model "
+            f"classifies {expected}; evaluate it on the data it was trained "
+            "on (the default when its run folder records it)."
+        )
 
 
 def run(args):
@@ -32,18 +54,22 @@ def run(args):
         path = os.path.join(path, "model.keras")
     if not os.path.isfile(path):
         raise SystemExit(f"keras-simmim: no model file at {path!r}.")
+    data = args.data
+    if data is None:
+        data = sources.run_data(os.path.dirname(path))
+        print("keras-simmim evaluate: --data "
+              + (f"{data} (what the run was trained on)" if data else
+                 "digits (the run records no data)"))
+        data = data or "digits"
     # The file's size and time too: a retrained model is a new evaluation.
     stat = os.stat(path)
-    settings = {"model": os.path.abspath(path), "data": args.data,
+    settings = {"model": os.path.abspath(path), "data": data,
                 "split": args.split,
                 "model_file": f"{stat.st_size}-{int(stat.st_mtime)}"}
-    if not args.overwrite and common.finished_report(
-        args.output, settings, "evaluate"
-    ):
-        return args.output
-    output, _, _ = common.prepare_output(
-        args.output, args.overwrite, settings, "evaluate", own_files=()
-    )
+    if not args.overwrite:
+        done = common.finished_report(args.output, settings, "evaluate")
+        if done:
+            return done
     try:
         model = keras.saving.load_model(path)
     except Exception as error:
@@ -52,20 +78,26 @@ def run(args):
             f"{error})."
         ) from None
     is_simmim = isinstance(model, SimMIMModel)
-    data = sources.open_split(
-        args.data, args.split, model.image_shape[0],
-        channels=model.image_shape[-1],
+    image_size = model.image_shape[0]
+    dataset = sources.open_split(
+        data, args.split, image_size, channels=model.image_shape[-1],
         with_labels=not is_simmim, batch_size=args.batch_size,
     )
-    if data is None:
+    if dataset is None:
         raise SystemExit(
-            f"keras-simmim: --data {args.data} has no {args.split!r} split."
+            f"keras-simmim: --data {data} has no {args.split!r} split; "
+            "choose another with --split."
         )
-    values = model.evaluate(data, verbose=common.verbosity(), return_dict=True)
+    if not is_simmim:
+        check_class_count(model, data, dataset, image_size)
+    output, _, _ = common.prepare_output(
+        args.output, args.overwrite, settings, "evaluate", own_files=()
+    )
+    values = model.evaluate(dataset, verbose=common.verbosity(),
+                            return_dict=True)
     metrics = {name: float(value) for name, value in values.items()}
-    common.write_report(
+    common.report_results(
         output, f"keras-simmim evaluate ({type(model).__name__})", metrics,
         {"settings": settings, "backend": keras.backend.backend()},
     )
-    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
     return output

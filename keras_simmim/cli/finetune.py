@@ -28,14 +28,18 @@ def add_parser(commands):
         "SimMIM recipe (layer-wise lr decay, warm-up + cosine).",
     )
     add_backbone_and_data_flags(parser)
-    parser.add_argument("--epochs", type=common.positive_int, default=30)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--epochs", type=common.positive_int, default=30,
+                        help="Passes over the labelled training images.")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="Peak learning rate (AdamW, warm-up + cosine).")
     parser.add_argument(
         "--layer-decay", type=float, default=None,
         help="Layer-wise lr decay (default 0.75 with --from, 1.0 without).",
     )
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--weight-decay", type=float, default=0.05,
+                        help="AdamW weight decay.")
+    parser.add_argument("--label-smoothing", type=float, default=0.1,
+                        help="Label smoothing of the cross-entropy loss.")
     parser.add_argument(
         "--augment", action=argparse.BooleanOptionalAction, default=True,
         help="Random resized crop (scale 0.67-1); no flip (digits and text "

@@ -21,12 +21,15 @@ def add_parser(commands):
     )
     parser.add_argument(
         "--data", default="digits",
-        help="digits (default), synthetic, tfds:NAME or a folder of images; "
+        help="digits, synthetic, tfds:NAME or a folder of images; "
         "converted to the model's image size and channel count.",
     )
-    parser.add_argument("--split", default="test", choices=sources.SPLITS)
-    parser.add_argument("--num-images", type=common.positive_int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", default="test", choices=sources.SPLITS,
+                        help="Split the images are taken from.")
+    parser.add_argument("--num-images", type=common.positive_int, default=8,
+                        help="Images to inpaint (the first of the split).")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="Seed of the random masks.")
     common.finish_parser(parser, "inpaint", run)
     return parser
 
@@ -96,9 +99,8 @@ def run(args):
     )
     picture.save(os.path.join(output, "inpainted.png"))
     np.save(os.path.join(output, "inpainted.npy"), denormalize(filled))
-    common.write_report(
+    common.report_results(
         output, "keras-simmim inpaint", metrics,
         {"settings": settings, "backend": keras.backend.backend()},
     )
-    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
     return output

@@ -26,38 +26,43 @@ def add_parser(commands):
     )
     parser.add_argument(
         "--data", default="digits",
-        help="digits (default: the real handwritten scans that ship with "
+        help="digits (the real handwritten scans that ship with "
         "scikit-learn), synthetic, tfds:NAME, or a folder of images.",
     )
     parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
                         default="vit", help=BACKBONE_HELP)
-    parser.add_argument("--epochs", type=common.positive_int, default=40)
-    parser.add_argument("--image-size", type=common.positive_int, default=32)
-    parser.add_argument("--batch-size", type=common.positive_int, default=64)
+    parser.add_argument("--epochs", type=common.positive_int, default=40,
+                        help="Passes over the training images.")
+    parser.add_argument("--image-size", type=common.positive_int, default=32,
+                        help="Side of the (square) model input in pixels.")
+    parser.add_argument("--batch-size", type=common.positive_int, default=64,
+                        help="Images per training step.")
     parser.add_argument(
         "--num-images", type=common.positive_int, default=None,
         help="Images per split of a built-in --data (default: all of the "
         "digits' 1259 training images; 2048 synthetic scenes).",
     )
-    parser.add_argument("--patch-size", type=common.positive_int, default=4)
+    parser.add_argument("--patch-size", type=common.positive_int, default=4,
+                        help="Side of the ViT / Swin patches in pixels.")
     parser.add_argument("--mask-patch-size", type=common.positive_int,
                         default=4, help="Side of a masked square in pixels "
-                        "(default 4: a digit's stroke width at 32 px).")
+                        "(4: a digit's stroke width at 32 px).")
     parser.add_argument("--mask-ratio", type=common.open_fraction,
                         default=0.6, help="Fraction of blocks masked, in "
-                        "(0, 1) (default 0.6).")
+                        "(0, 1).")
     parser.add_argument("--mask-strategy", choices=SimMIMModel.MASK_STRATEGIES,
                         default="random",
-                        help="Where the masked blocks go (default random).")
+                        help="Where the masked blocks go.")
     parser.add_argument("--loss", choices=SimMIMModel.LOSSES, default="l1",
                         help="Pixel loss, or colour classification.")
     parser.add_argument("--head", choices=SimMIMModel.HEADS, default="linear",
-                        help="Pixel decoder (default SimMIM's linear head).")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+                        help="Pixel decoder (linear: SimMIM's).")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="Peak learning rate (AdamW, warm-up + cosine).")
     parser.add_argument(
         "--augment", action=argparse.BooleanOptionalAction, default=True,
-        help="SimMIM's random resized crop and flip (default on; "
-        "--no-augment turns it off).",
+        help="SimMIM's random resized crop and flip (--no-augment turns it "
+        "off).",
     )
     parser.add_argument(
         "--channels", type=int, choices=(1, 3, 4), default=None,
@@ -65,7 +70,9 @@ def add_parser(commands):
         "fourth band); --data is converted to it. Default: the data's own "
         "(a folder of grey images trains a grey model).",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="Seed of the weights, masks, data order and "
+                        "augmentation.")
     parser.add_argument(
         "--preview-every", type=common.positive_int, default=1,
         help="Write previews/epoch-NNNN.png (original / masked / "
@@ -208,6 +215,7 @@ def run(args):
             "backend": keras.backend.backend(),
             "backbone": args.backbone,
             "settings": settings,
+            "data": sources.recorded(args.data),
             "resumed_from_epoch": initial_epoch,
             "train_seconds_this_process": round(seconds, 1),
             "history": checkpoint.history,

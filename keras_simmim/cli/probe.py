@@ -1,7 +1,5 @@
 """`keras-simmim probe`: linear probe and k-NN on frozen features."""
 
-import os
-
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import add_backbone_and_data_flags
@@ -29,8 +27,10 @@ def add_parser(commands):
         "block with the best validation accuracy, else the final features.",
     )
     parser.add_argument("--probe-epochs", type=common.positive_int,
-                        default=100)
-    parser.add_argument("--learning-rate", type=float, default=1e-2)
+                        default=100,
+                        help="Training epochs of the linear classifier.")
+    parser.add_argument("--learning-rate", type=float, default=1e-2,
+                        help="Learning rate of the linear classifier.")
     parser.add_argument("--k", type=common.positive_int, default=20,
                         help="Neighbours of the k-NN classifier.")
     common.finish_parser(parser, "probe", run)
@@ -109,10 +109,9 @@ def run(args):
     metrics = {"feature_layer": "final" if best is None else best,
                **scores[best],
                "train_images": len(splits["train"][0])}
-    common.write_report(
+    common.report_results(
         output, "keras-simmim probe", metrics,
         {"settings": settings, "backend": keras.backend.backend(),
          "backbone": origin, "per_layer": {str(k): v for k, v in scores.items()}},
     )
-    print(f"{metrics}\nOutput folder: {os.path.abspath(output)}")
     return output

@@ -11,6 +11,7 @@
 """
 
 import functools
+import json
 import os
 
 import numpy as np
@@ -32,6 +33,30 @@ def kind(spec):
         f"({', '.join(BUILTIN_DATASETS)}), a 'tfds:NAME' dataset, nor an "
         "existing folder."
     )
+
+
+def recorded(spec):
+    """`--data` as a run records it: a folder as an absolute path, so that
+    `evaluate` finds it from any working directory."""
+    return os.path.abspath(spec) if kind(spec) == "folder" else spec
+
+
+def run_data(folder):
+    """The `--data` the run in `folder` was trained on, as its
+    `report.json` (finetune, upscale) or `history.json` (pretrain) records
+    it, or None."""
+    for name in ("report.json", "history.json"):
+        try:
+            with open(os.path.join(folder, name)) as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(saved, dict):
+            data = saved.get("data") or (saved.get("settings") or {}).get(
+                "data")
+            if isinstance(data, str):
+                return data
+    return None
 
 
 @functools.lru_cache(maxsize=8)

@@ -30,14 +30,17 @@ def add_parser(commands):
     add_backbone_flags(parser)
     parser.add_argument(
         "--data", default="digits",
-        help="digits (default), synthetic, tfds:NAME or a folder of images "
+        help="digits, synthetic, tfds:NAME or a folder of images "
         "(train/ and test/ subfolders give the splits).",
     )
     parser.add_argument("--scale", type=int, choices=(2, 4), default=2,
-                        help="Upsampling factor (default 2).")
-    parser.add_argument("--epochs", type=common.positive_int, default=20)
-    parser.add_argument("--batch-size", type=common.positive_int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+                        help="Upsampling factor.")
+    parser.add_argument("--epochs", type=common.positive_int, default=20,
+                        help="Passes over the training images.")
+    parser.add_argument("--batch-size", type=common.positive_int, default=32,
+                        help="Images per training step.")
+    parser.add_argument("--learning-rate", type=float, default=1e-3,
+                        help="Peak learning rate (AdamW, warm-up + cosine).")
     parser.add_argument(
         "--layer-decay", type=float, default=None,
         help="Layer-wise lr decay (default 0.75 with --from, 1.0 without).",
@@ -50,7 +53,9 @@ def add_parser(commands):
                         help="Split the metrics are measured on.")
     parser.add_argument("--num-images", type=common.positive_int, default=8,
                         help="Images in the before/after picture.")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="Seed of the weights, data order and "
+                        "augmentation.")
     common.finish_parser(parser, "upscale", run)
     return parser
 
