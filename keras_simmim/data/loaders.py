@@ -14,18 +14,21 @@ Augmentation randomness comes from `tf.data.Dataset.random` with
 """
 
 import os
-import warnings
 
 import numpy as np
 
 from keras_simmim.data.augmentation import PRETRAIN_RATIO
 from keras_simmim.data.augmentation import PRETRAIN_SCALE
 from keras_simmim.data.augmentation import ImagePreprocessor
+from keras_simmim.data.image_files import scan_image_files
+from keras_simmim.data.image_files import tensor_decoder
 from keras_simmim.data.lazy_tensorflow import tf
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+)
 
 
 # Channel counts a loader converts to: grey, RGB, RGB + a fourth band.
@@ -194,24 +197,13 @@ def from_arrays(images, labels=None, image_size=None, channels=None, **kwargs):
     )
 
 
-def list_image_files(directory, on_error="warn"):
-    """Image files under `directory` (recursive, sorted), checked readable.
-
-    Every file is opened and decoded once with Pillow, so a corrupt or
-    truncated image is found here, named, and skipped with a warning
-    (`on_error="warn"`) or raised as a `ValueError` (`on_error="raise"`),
-    never hit deep inside training.
-
-    Returns:
-        A list of paths.
-    """
+def _checked_image_files(directory, on_error):
+    """The `ImageFile`s (path, decoder, channels) under `directory`."""
     check_choice("on_error", on_error, ("warn", "raise"))
     if not os.path.isdir(directory):
         raise ValueError(
             f"`directory` must be an existing folder. Received: {directory!r}."
         )
-    from PIL import Image
-
     paths = []
     for root, dirs, files in os.walk(directory):
         dirs.sort()
@@ -223,46 +215,53 @@ def list_image_files(directory, on_error="warn"):
             f"No image files ({', '.join(IMAGE_EXTENSIONS)}) found under "
             f"{directory!r}."
         )
-    readable = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.load()
-        except Exception as error:  # PIL raises many types for bad files
-            message = f"Unreadable image file {path!r}: {error}"
-            if on_error == "raise":
-                raise ValueError(message) from error
-            warnings.warn(message + " (skipped)", stacklevel=2)
-            continue
-        readable.append(path)
-    if not readable:
+    files = scan_image_files(paths, on_error=on_error)
+    if not files:
         raise ValueError(f"No readable image files under {directory!r}.")
-    return readable
+    return files
 
 
-def _is_grey_file(path):
-    """True for a greyscale image file: grey (+ alpha), or a palette of
-    greys (as GIF stores grey images)."""
-    from PIL import Image
+def list_image_files(directory, on_error="warn"):
+    """Image files under `directory` (recursive, sorted), checked readable.
 
-    with Image.open(path) as image:  # reads the header only
-        bands = [b for b in image.getbands() if b != "A"]
-        if bands == ["P"]:
-            palette = np.reshape(image.getpalette() or [0, 0, 0], (-1, 3))
-            return bool(np.all(palette == palette[:, :1]))
-    return len(bands) == 1
+    Files are found by extension (PNG, JPEG, BMP, GIF, TIFF, WebP). Every
+    one is decoded once, by the decoder `from_folder` will use for it, so a
+    corrupt or truncated file, or one that is not an image, is found here
+    and named, never hit in the middle of training.
+
+    Args:
+        directory: the folder.
+        on_error: `"warn"` skips an unreadable file with a one-line
+            `UserWarning` naming it, `"raise"` raises on the first.
+
+    Returns:
+        A list of paths.
+
+    Raises:
+        ValueError: `directory` is not a folder, it holds no (readable)
+            image files, or, with `on_error="raise"`, a file is unreadable.
+    """
+    return [f.path for f in _checked_image_files(directory, on_error)]
 
 
 def from_folder(
     directory, image_size=224, labels=None, channels=None, on_error="warn",
     **kwargs,
 ):
-    """A pipeline over a folder of image files (PNG, JPEG, BMP, GIF).
+    """A pipeline over a folder of image files (PNG, JPEG, BMP, GIF, ...).
 
     No labels are needed: by default every image file under `directory`,
     at any depth, is an unlabeled training image. With
     `labels="inferred"`, each first-level subfolder is a class (sorted
     names -> 0, 1, ...; the dataset's `class_names` lists them).
+
+    Every file loads as an image viewer shows it: EXIF orientation applied,
+    palette and 1-bit images in their colours, 16-bit images rounded to 8
+    bits (`round(value / 257)`), CMYK converted to RGB, TIFF and WebP read. Plain PNG and JPEG
+    files are decoded by TensorFlow, the others by Pillow (through
+    `tf.numpy_function`). Before the dataset is returned every file is
+    decoded once: one that cannot be decoded is skipped with a warning
+    naming it (or raised), so none fails in the middle of training.
 
     Args:
         directory: the folder.
@@ -272,8 +271,8 @@ def from_folder(
             greyscale, else 3 (RGB). Or 1 (grey: colour files become
             luminance), 3 (RGB: grey files are replicated), 4 (RGB plus
             each file's alpha band, opaque 255 when it has none).
-        on_error: `"warn"` skips unreadable files with a warning naming
-            each, `"raise"` raises on the first.
+        on_error: `"warn"` skips unreadable files with a one-line
+            `UserWarning` naming each, `"raise"` raises on the first.
         **kwargs: as `from_arrays` (`batch_size`, `augment`, `shuffle`,
             `seed`, `mean`, `std`, ...).
 
@@ -282,8 +281,9 @@ def from_folder(
         `channels` (the channel count of its images).
 
     Raises:
-        ValueError: no readable images, bad `labels` / `channels`, or
-            `mean` / `std` that do not match the channel count.
+        ValueError: no readable images, an unreadable file with
+            `on_error="raise"`, bad `labels` / `channels`, or `mean` / `std`
+            that do not match the channel count.
 
     Example:
 
@@ -301,11 +301,13 @@ def from_folder(
     check_choice("labels", labels, (None, "inferred"))
     if channels is not None:
         check_choice("channels", channels, CHANNELS)
-    paths = list_image_files(directory, on_error=on_error)
-    if channels is None:
-        channels = 1 if all(map(_is_grey_file, paths)) else 3
+    files = _checked_image_files(directory, on_error)
+    paths = [f.path for f in files]
+    if channels is None:  # grey (+ alpha) files: 1 or 2 channels
+        channels = 1 if all(f.channels < 3 for f in files) else 3
     class_names = None
-    features = {"path": paths}
+    decode_file, decoders = tensor_decoder(files)
+    features = {"path": paths, "decoder": decoders}
     if labels == "inferred":
         classes = [os.path.relpath(p, directory).split(os.sep) for p in paths]
         if any(len(parts) < 2 for parts in classes):
@@ -322,13 +324,12 @@ def from_folder(
         )
 
     def decode(example):
-        data = tf.io.read_file(example["path"])
-        # Decoded with the file's own channels, then converted: decoders
-        # support only some counts (GIF 3, BMP 3 or 4, JPEG 1 or 3).
-        image = tf.io.decode_image(data, expand_animations=False)
+        # Decoded with the file's own channels (1-4), then converted.
+        image = decode_file(example["path"], example["decoder"])
         image = _convert_channels(image, channels)
         image.set_shape((None, None, channels))
-        return {**{k: v for k, v in example.items() if k != "path"},
+        return {**{k: v for k, v in example.items()
+                   if k not in ("path", "decoder")},
                 "image": image}
 
     source = tf.data.Dataset.from_tensor_slices(features)
