@@ -625,9 +625,7 @@ def build_object_detector(
       `{"boxes": t["boxes"], "classes": t["labels"]}`. Its predictions go
       through keras-hub's `NonMaxSuppression` (keras-cv's default, with the
       same thresholds, imports torchvision on torch), so `predict` returns
-      the same keys as RetinaNet's. Checked with keras-cv 0.9.0, Keras 3.15
-      and a tiny ResNet: it trains (falling loss) and predicts on the JAX,
-      TensorFlow and torch backends.
+      the same keys as RetinaNet's, on every backend.
 
     Nothing is downloaded: the backbone's weights are whatever it holds.
 

@@ -237,20 +237,17 @@ class FiLMFusion(keras.layers.Layer):
     the Relation Networks paper's CNN+MLP baseline), then Dense(`dim`) +
     ReLU. Max pooling is size-agnostic but keeps only each channel's
     strongest cell; flattening keeps which cell said what, so the Dense
-    layer reads an object's position directly (one seed on Sort-of-CLEVR:
-    `benchmarks/multimodal/results.md`). (x, y)
+    layer reads an object's position directly. (x, y)
     coordinate channels go into every block and the read-out
     (`coordinates=True`): CNN and Swin grids carry no absolute position,
     and adding channels inside the backbone would change its weights; a
     ViT's tokens have position embeddings already, the coordinates cost
     two channels.
 
-    The backbone's norm matters: on Sort-of-CLEVR, FiLM over a small CNN
-    with batch norm learned to pick out the named object after about
-    2,000 steps, and over the same CNN with layer norm over each cell's
-    channels (every cell, empty or not, gets the same mean and spread)
-    only after 2,500 to more than 6,000 (3 seeds each,
-    `benchmarks/multimodal/results.md`).
+    The backbone's norm matters: layer norm over each cell's channels gives
+    every cell, empty or not, the same mean and spread, which slows FiLM's
+    learning of which object a question names compared with batch norm
+    (measurements: `benchmarks/multimodal/results.md`).
 
     Every FiLM starts at gamma = 1, beta = 0: at step 0 the modulated
     backbone computes exactly what the backbone alone computes

@@ -93,9 +93,8 @@ class FusionClassifier(Task):
             which `"film"` alone learns which object a question names; the
             relational module's mean over all pairs is for comparisons.
             `False` gives the two papers' modules composed (FiLM's grid
-            into the Relation Network), which leaves the answer prior
-            late or never in some seeds
-            (`benchmarks/multimodal/results.md`). Files saved before the
+            into the Relation Network; how each trains:
+            `benchmarks/multimodal/results.md`). Files saved before the
             option existed load with False, the model they were.
         **kwargs: standard `keras.Model` arguments.
 
