@@ -14,6 +14,9 @@ from keras_simmim.backbones.convnet import ConvNetAdapter
 from keras_simmim.backbones.convnet import ResNetAdapter
 from keras_simmim.backbones.deit import DeiTAdapter
 from keras_simmim.backbones.dinov2 import DINOV2Adapter
+from keras_simmim.backbones.pyramid import NamedPyramidBackbone
+from keras_simmim.backbones.pyramid import PyramidImageEncoder
+from keras_simmim.backbones.pyramid import pyramid_encoder
 from keras_simmim.backbones.resize import load_backbone
 from keras_simmim.backbones.resize import resize
 from keras_simmim.backbones.swin import SwinAdapter
@@ -24,12 +27,15 @@ __all__ = [
     "ConvNetAdapter",
     "DINOV2Adapter",
     "DeiTAdapter",
+    "NamedPyramidBackbone",
+    "PyramidImageEncoder",
     "ResNetAdapter",
     "SwinAdapter",
     "ViTAdapter",
     "get_adapter",
     "grid_to_tokens",
     "load_backbone",
+    "pyramid_encoder",
     "register_adapter",
     "resize",
     "tokens_to_grid",

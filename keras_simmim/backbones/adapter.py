@@ -172,6 +172,35 @@ class BackboneAdapter:
             "for the ViT family."
         )
 
+    # Optional hooks for feature pyramids (detection, segmentation:
+    # `keras_simmim.backbones.pyramid`).
+    def has_pyramid(self):
+        """Whether `pyramid_levels` builds levels for this backbone."""
+        return False
+
+    def pyramid_levels(self, inputs, min_level, max_level):
+        """The backbone's pyramid on a symbolic `keras.Input` of images:
+        `{"P{l}": (batch, H / 2**l, W / 2**l, channels)}`, built from its
+        stages with its own layers. `min_level` / `max_level` bound the
+        levels where the adapter makes levels itself (a ViT's simple
+        pyramid); a staged backbone gives one level per stage."""
+        raise ValueError(
+            f"{type(self).__name__} builds no feature pyramid for "
+            f"{type(self.backbone).__name__}. Feature pyramids come from "
+            "keras-hub FeaturePyramidBackbones (ResNet), ViTBackbone and "
+            "SwinTransformerBackbone."
+        )
+
+    def pyramid_top_stride(self, max_level):
+        """The stride of the coarsest level `pyramid_levels` builds, which
+        the image sides must be multiples of."""
+        raise ValueError(f"{type(self).__name__} builds no feature pyramid.")
+
+    def pyramid_max_level(self, image_shape, min_level, max_level):
+        """The coarsest level to build for heads that read `min_level`..
+        `max_level` on images of `image_shape` (default: `max_level`)."""
+        return max_level
+
     # Optional hooks for conditioning the backbone between its stages
     # (`keras_simmim.multimodal.FiLMFusion`).
     def modulation_points(self):

@@ -1,12 +1,38 @@
 """Adapter for `keras_hub.models.SwinTransformerBackbone`."""
 
+import math
+
+import keras
 import keras_hub
 
 from keras_simmim.backbones.adapter import BackboneAdapter
 from keras_simmim.backbones.adapter import grid_to_tokens
 from keras_simmim.backbones.adapter import register_adapter
 from keras_simmim.backbones.adapter import tokens_to_grid
+from keras_simmim.backbones.pyramid import pyramid_patch_size
 from keras_simmim.backbones.vit import check_token_backbone
+
+
+class _SwinStageFeatures(keras.layers.Layer):
+    """A keras-hub Swin stage split at its patch merging: returns the
+    blocks' output `(batch, rows * cols, dim)` and, when the stage merges,
+    the merged tokens for the next stage (the blocks' output alone for a
+    stage that does not merge). Its blocks are the stage's own
+    (calling them one by one in a new graph would clash on their names);
+    `PyramidImageEncoder` rebuilds it from the backbone, so it has no config
+    of its own."""
+
+    def __init__(self, stage, rows, cols, **kwargs):
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.rows, self.cols = rows, cols
+
+    def call(self, tokens):
+        for block in self.stage.blocks:
+            tokens = block(tokens)
+        if self.stage.downsample is None:
+            return tokens
+        return tokens, self.stage.downsample(tokens, H=self.rows, W=self.cols)
 
 
 @register_adapter
@@ -103,3 +129,36 @@ class SwinAdapter(BackboneAdapter):
             for stage in self.backbone.stages
             for block in stage.blocks
         ]
+
+    def has_pyramid(self):
+        return True
+
+    def pyramid_top_stride(self, max_level):
+        return self.stride
+
+    def pyramid_levels(self, inputs, min_level, max_level):
+        """One level per stage: its blocks' output before patch merging
+        (the last stage after the final LayerNorm), at level
+        `log2(patch) + stage`; `min_level` / `max_level` are not used."""
+        backbone = self.backbone
+        patch = pyramid_patch_size(backbone)
+        rows, cols = (side // patch for side in backbone.image_shape[:2])
+        x = backbone.patch_embedding(inputs)
+        x = backbone.get_layer("pos_drop")(x)
+        outputs = {}
+        level = int(round(math.log2(patch)))
+        for index, stage in enumerate(backbone.stages):
+            features = _SwinStageFeatures(
+                stage, rows, cols, dtype=backbone.dtype_policy,
+                name=f"stage_{index}_features",
+            )(x)
+            if stage.downsample is None:
+                features = backbone.norm(features)
+            else:
+                features, x = features
+            outputs[f"P{level + index}"] = keras.layers.Reshape(
+                (rows, cols, stage.dim), dtype=backbone.dtype_policy,
+                name=f"stage_{index}_grid",
+            )(features)
+            rows, cols = (rows + 1) // 2, (cols + 1) // 2
+        return outputs

@@ -1,6 +1,7 @@
 """Adapter for `keras_hub.models.ViTBackbone`."""
 
 import keras_hub
+import keras
 from keras import ops
 
 from keras_simmim.backbones.adapter import BackboneAdapter
@@ -8,6 +9,8 @@ from keras_simmim.backbones.adapter import find_layer
 from keras_simmim.backbones.adapter import grid_to_tokens
 from keras_simmim.backbones.adapter import register_adapter
 from keras_simmim.backbones.adapter import tokens_to_grid
+from keras_simmim.backbones.pyramid import pyramid_patch_size
+from keras_simmim.layers.feature_pyramid import SimpleFeaturePyramid
 
 
 def check_token_backbone(backbone, patch_size):
@@ -122,6 +125,41 @@ class ViTAdapter(PatchTokenAdapter):
         return [list(self.embedding.weights)] + [
             list(block.weights) for block in self.encoder.encoder_layers
         ]
+
+    def has_pyramid(self):
+        return True
+
+    def pyramid_top_stride(self, max_level):
+        return max(self.patch_size, 2**max_level)
+
+    def pyramid_max_level(self, image_shape, min_level, max_level):
+        # Pool to 64 where the sides allow it (ViTDet), else let the head's
+        # strided convolutions make the levels above 32.
+        height, width = image_shape[:2]
+        top = 6 if height % 64 == 0 and width % 64 == 0 else 5
+        return max(min(top, max_level), min_level)
+
+    def pyramid_levels(self, inputs, min_level, max_level):
+        """The patch tokens without the class token as a `(H/p, W/p, D)`
+        map, then a ViTDet `SimpleFeaturePyramid` for `min_level`..
+        `max_level`."""
+        backbone = self.backbone
+        patch = pyramid_patch_size(backbone)
+        height, width = backbone.image_shape[:2]
+        prefix = int(getattr(backbone, "use_class_token", True))
+        tokens = backbone(inputs)
+        if prefix:
+            tokens = keras.layers.Cropping1D(
+                (prefix, 0), dtype=backbone.dtype_policy, name="drop_class_token"
+            )(tokens)
+        grid = keras.layers.Reshape(
+            (height // patch, width // patch, backbone.hidden_dim),
+            dtype=backbone.dtype_policy, name="token_grid",
+        )(tokens)
+        return SimpleFeaturePyramid(
+            input_stride=patch, min_level=min_level, max_level=max_level,
+            dtype=backbone.dtype_policy, name="simple_feature_pyramid",
+        )(grid)
 
     def no_weight_decay_variables(self):
         variables = [self.embedding.position_embedding.embeddings]

@@ -4,9 +4,9 @@ object detection, super-resolution."""
 from keras_simmim.downstream.classifier import SimMIMClassifier
 from keras_simmim.downstream.classifier import SmoothedSparseCrossEntropy
 from keras_simmim.downstream.detection import DETECTORS
-from keras_simmim.downstream.detection import NamedPyramidBackbone
-from keras_simmim.downstream.detection import PyramidImageEncoder
-from keras_simmim.downstream.detection import SimpleFeaturePyramid
+from keras_simmim.backbones.pyramid import NamedPyramidBackbone
+from keras_simmim.backbones.pyramid import PyramidImageEncoder
+from keras_simmim.layers.feature_pyramid import SimpleFeaturePyramid
 from keras_simmim.downstream.detection import build_object_detector
 from keras_simmim.downstream.detection_metrics import coco_metrics
 from keras_simmim.downstream.features import extract_features

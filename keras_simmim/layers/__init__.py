@@ -2,6 +2,7 @@
 
 from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.layers.mask_strategies import average_distance
+from keras_simmim.layers.feature_pyramid import SimpleFeaturePyramid
 from keras_simmim.layers.mask_token import MaskToken
 from keras_simmim.layers.masking import RandomPatchMasking
 from keras_simmim.layers.pixel_shuffle import PixelShuffle
@@ -18,6 +19,7 @@ __all__ = [
     "PixelShuffle",
     "RandomPatchMasking",
     "ReconstructionHead",
+    "SimpleFeaturePyramid",
     "STRATEGIES",
     "TransformerBlock",
     "TransformerReconstructionHead",
