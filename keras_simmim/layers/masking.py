@@ -5,8 +5,7 @@ import math
 import keras
 from keras import ops
 
-from keras_simmim.distribute.replicas import replica_position
-from keras_simmim.distribute.replicas import replica_rows
+from keras_simmim.distribute.replicas import draw_for_global_batch
 from keras_simmim.layers.mask_strategies import SCORES
 from keras_simmim.layers.mask_strategies import STRATEGIES
 from keras_simmim.utils.validation import check_choice
@@ -163,11 +162,11 @@ class RandomPatchMasking(keras.layers.Layer):
         batch = ops.shape(images)[0]
         # Under tf.distribute each replica draws the whole global batch's
         # scores and keeps its own rows: the masks one device would draw.
-        _, replicas = replica_position()
-        scores = SCORES[self.strategy](
-            batch * replicas, rows, cols, num_masked, self.seed_generator
+        scores = draw_for_global_batch(
+            lambda size: SCORES[self.strategy](
+                size, rows, cols, num_masked, self.seed_generator),
+            batch,
         )
-        scores = replica_rows(scores, batch)
         # The `num_masked` lowest-scoring blocks are masked: for random
         # scores (the default) the ranks are a uniformly random permutation,
         # so this is an exact-size, uniformly chosen subset.

@@ -32,6 +32,7 @@ from keras import ops
 
 from keras_simmim.backbones import get_adapter
 from keras_simmim.distribute.replicas import replica_position
+from keras_simmim.distribute.replicas import reported_as_global_loss
 from keras_simmim.layers import MaskToken
 from keras_simmim.layers import RandomPatchMasking
 from keras_simmim.layers.masking import upsample_mask
@@ -206,7 +207,8 @@ class MaskedImageModel(MaskedImageInputs, Task):
         _, replicas = replica_position()
         for extra in self.losses:
             loss = loss + ops.cast(extra, "float32") / replicas
-        return loss
+        images = self._unpack(x)[0]
+        return reported_as_global_loss(loss, ops.shape(images)[0])
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`; with `check_inputs=True` it adds a

@@ -17,7 +17,9 @@ share, once:
 * the compile config: saved so that it loads on any backend (the optimizer
   under its public Keras name, not the saving backend's class), restored
   on load with the optimizer built so its saved state loads;
-* `load_weights` naming a file it cannot read.
+* `load_weights` naming a file it cannot read;
+* `fit`, `evaluate` and `predict` refusing, before they start, array
+  inputs whose last batch a JAX distribution's devices cannot split.
 
 Why a base class and not mixins: one place to read for each of these
 jobs, and no class with more than two bases (the design rule).
@@ -25,6 +27,7 @@ jobs, and no class with more than two bases (the design rule).
 
 import keras
 
+from keras_simmim.distribute.replicas import check_batches_split
 from keras_simmim.distribute.replicas import sum_gradients_before_clipping
 from keras_simmim.training.schedules import per_update_learning_rate
 from keras_simmim.utils.serialization import portable_optimizer_config
@@ -67,6 +70,26 @@ class Task(keras.Model):
     def stateless_call(self, *args, **kwargs):
         return stateless_call_in_training_context(
             self, super().stateless_call, *args, **kwargs)
+
+    # ------------------------------------------------------------------ #
+    # Running on several devices
+    # ------------------------------------------------------------------ #
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.fit`; under a JAX `keras.distribution`, array
+        inputs whose last batch the devices cannot split are refused before
+        training starts (`keras_simmim.distribute.check_batches_split`)."""
+        check_batches_split(x, batch_size)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with `fit`'s check of array inputs."""
+        check_batches_split(x, batch_size)
+        return super().evaluate(x, y, batch_size, *args, **kwargs)
+
+    def predict(self, x, batch_size=None, *args, **kwargs):
+        """`keras.Model.predict`, with `fit`'s check of array inputs."""
+        check_batches_split(x, batch_size)
+        return super().predict(x, batch_size, *args, **kwargs)
 
     # ------------------------------------------------------------------ #
     # Compile

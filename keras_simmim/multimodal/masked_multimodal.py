@@ -7,8 +7,7 @@ from keras import ops
 
 from keras_simmim.backbones import grid_to_tokens
 from keras_simmim.backbones import tokens_to_grid
-from keras_simmim.distribute.replicas import replica_position
-from keras_simmim.distribute.replicas import replica_rows
+from keras_simmim.distribute.replicas import draw_for_global_batch
 from keras_simmim.distribute.replicas import sum_over_replicas
 from keras_simmim.layers import ReconstructionHead
 from keras_simmim.models import MaskedImageModel
@@ -144,9 +143,9 @@ class MaskedMultimodalModel(MaskedImageModel):
                                        ops.not_equal(token_ids, special))
         # The global batch's draw, this replica's rows (as one device).
         batch, length = ops.shape(token_ids)[0], token_ids.shape[1]
-        _, replicas = replica_position()
-        draw = replica_rows(keras.random.uniform(
-            (batch * replicas, length), seed=self.text_seed), batch)
+        draw = draw_for_global_batch(
+            lambda size: keras.random.uniform(
+                (size, length), seed=self.text_seed), batch)
         chosen = ops.logical_and(maskable, draw < self.text_mask_rate)
         masked_ids = ops.where(
             chosen, ops.cast(self.mask_token_id, token_ids.dtype), token_ids)
