@@ -11,6 +11,10 @@ that depend on the resolution are converted as the reference code does:
   `(2W-1) x (2W-1)` grid per head, is resized bicubically to the new window
   (Swin's official `load_pretrained`); the relative position index and the
   attention masks are rebuilt by the new backbone.
+* DINOv2: keras-hub keeps the position table at `position_embedding_shape`
+  and resamples it to the image size itself; the table is first made to
+  resample to the trained one (`DINOV2Adapter.prepare_to_save`), then
+  resampled by keras-hub's own interpolation to the new size.
 
 Every other weight is copied unchanged.
 """
@@ -22,6 +26,7 @@ import keras_hub
 import numpy as np
 
 from keras_simmim.backbones.adapter import find_layer
+from keras_simmim.backbones.dinov2 import DINOV2Adapter
 from keras_simmim.utils.serialization import unreadable_file_named
 from keras_simmim.utils.validation import check_positive_int
 
@@ -148,6 +153,19 @@ def _swin_tables(old, new):
     return resized
 
 
+def _dinov2_positions(old, new):
+    """DINOv2's table at the new image size, resampled (by keras-hub's own
+    interpolation) from a saved table that resamples to the trained one."""
+    adapter = DINOV2Adapter(old)
+    adapter.prepare_to_save()
+    source = tuple(old.embeddings.position_embedding_shape)[:2]
+    table = adapter._resample(
+        old.embeddings.position_embeddings, source,
+        tuple(new.embeddings.image_shape)[:2])
+    variable = old.embeddings.interpolated_position_embeddings
+    return {id(variable): np.asarray(keras.ops.convert_to_numpy(table))}
+
+
 # (keras-hub class, resizer of its resolution-dependent weights)
 RESIZERS = (
     (
@@ -167,6 +185,7 @@ RESIZERS = (
         ),
     ),
     (keras_hub.models.SwinTransformerBackbone, _swin_tables),
+    (keras_hub.models.DINOV2Backbone, _dinov2_positions),
 )
 
 
@@ -219,8 +238,8 @@ def resize(backbone, image_shape, window_size=None):
     convention). `backbone` itself is not changed.
 
     Args:
-        backbone: a `keras_hub.models.ViTBackbone`, `DeiTBackbone` or
-            `SwinTransformerBackbone` (channels-last).
+        backbone: a `keras_hub.models.ViTBackbone`, `DeiTBackbone`,
+            `DINOV2Backbone` or `SwinTransformerBackbone` (channels-last).
         image_shape: `(height, width, channels)` of the new backbone. The
             channel count must stay; the sides must be multiples of the patch
             size (ViT, DeiT) or of the output stride (Swin: patch size times
@@ -264,9 +283,7 @@ def resize(backbone, image_shape, window_size=None):
             f"keras_hub.models.{cls.__name__}" for cls, _ in RESIZERS)
         raise ValueError(
             f"`resize` supports {supported}. Received a backbone of type "
-            f"{type(backbone).__name__}. (A DINOv2 backbone interpolates its "
-            "position embeddings itself: build or load it with the new "
-            "`image_shape`.)"
+            f"{type(backbone).__name__}."
         )
     if getattr(backbone, "data_format", None) not in (None, "channels_last"):
         raise ValueError(
@@ -322,7 +339,8 @@ def load_backbone(preset_dir, image_shape=None, window_size=None):
     """Loads the keras-hub backbone of a preset directory at a new size.
 
     What `keras_hub.models.Backbone.from_preset(preset_dir, image_shape=...)`
-    cannot do for ViT, DeiT and Swin: the backbone is loaded at its saved
+    cannot do for ViT, DeiT and Swin (and does for DINOv2 from its saved
+    table, which is also what this gives): the backbone is loaded at its saved
     size, then `resize`d. Works on a keras-hub backbone preset and on a
     `SimMIMModel.save_to_preset` directory (which holds one). Nothing is
     downloaded.

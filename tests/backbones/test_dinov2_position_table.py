@@ -53,3 +53,28 @@ def test_dinov2_with_a_smaller_table_warns_how_far_the_saved_model_is(
     model = pretrain(dinov2(position_side=16), images[:8])
     with pytest.warns(UserWarning, match="position_embedding_shape"):
         model.save(str(tmp_path / "small.keras"))
+
+
+def test_dinov2_resizes_and_loads_from_a_preset_at_another_size(
+        images, tmp_path):
+    """`resize` and `load_backbone` take DINOv2 too: resized up and back
+    down, the trained model is unchanged; from a SimMIM preset it loads at
+    another size with keras-hub's resampling of the saved table."""
+    from keras_simmim.backbones import load_backbone
+    from keras_simmim.backbones import resize
+
+    model = pretrain(dinov2(position_side=48), images[:8])
+    backbone = model.backbone
+    expected = to_numpy(backbone(images[:2]))
+    bigger = resize(backbone, (40, 40, 3))
+    assert tuple(bigger.image_shape) == (40, 40, 3)
+    assert bigger(np.zeros((1, 40, 40, 3), "float32")).shape[1] == 1 + 100
+    back = resize(bigger, (32, 32, 3))
+    np.testing.assert_allclose(to_numpy(back(images[:2])), expected,
+                               atol=1e-5)
+    model.save_to_preset(str(tmp_path / "preset"))
+    loaded = load_backbone(str(tmp_path / "preset"), image_shape=(40, 40, 3))
+    np.testing.assert_allclose(
+        to_numpy(loaded.embeddings.interpolated_position_embeddings),
+        to_numpy(bigger.embeddings.interpolated_position_embeddings),
+        atol=1e-5)
