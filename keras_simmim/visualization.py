@@ -1,4 +1,5 @@
-"""Reconstruction previews: original / masked / reconstruction grids."""
+"""Reconstruction previews: original / masked / reconstruction grids, and
+labelled pictures comparing images column by column."""
 
 import os
 
@@ -14,7 +15,9 @@ COLUMNS = ("original", "masked", "reconstruction", "visible + reconstruction")
 
 __all__ = [
     "COLUMNS",
+    "comparison_picture",
     "label_columns",
+    "masked_pixels",
     "ReconstructionPreview",
     "fixed_mask",
     "reconstruction_grid",
@@ -130,6 +133,73 @@ def label_columns(picture, labels=COLUMNS):
             draw.text((x, 2 + row * line_height), line, fill="black",
                       font=font)
     return out
+
+
+def masked_pixels(pixels, pixel_mask, fill=127):
+    """uint8 `pixels` `(n, H, W, C)` with the pixels where `pixel_mask`
+    `(n, H, W)` is True set to `fill` (grey): what a model is shown."""
+    pixels = np.asarray(pixels)
+    return np.where(np.asarray(pixel_mask, bool)[..., None],
+                    np.asarray(fill, pixels.dtype), pixels)
+
+
+def comparison_picture(columns, scale=None, labels=True):
+    """A PIL picture with one row per image and one labelled column per
+    entry of `columns`, e.g. original / masked / each method's fill.
+
+    Args:
+        columns: dict (or sequence of pairs) label -> uint8 pixels
+            `(n, H, W, C)`, the same shape for every column. Grey images
+            (C = 1) show grey, 3 or more channels their first three.
+        scale: int, nearest-neighbour upscaling; None picks one that makes
+            each column at least 128 px wide (room for its label).
+        labels: bool, a header naming the columns (`label_columns`).
+
+    Returns:
+        A PIL RGB image.
+
+    Raises:
+        ValueError: no columns, columns of different shapes, or a label
+            given twice.
+
+    Example:
+
+    >>> import numpy as np
+    >>> pixels = np.zeros((2, 16, 16, 3), "uint8")
+    >>> picture = comparison_picture({"original": pixels,
+    ...                               "masked": pixels + 127})
+    >>> picture.width, picture.height > 2 * 18 * 8
+    (288, True)
+    """
+    from PIL import Image
+
+    columns = list(columns.items() if hasattr(columns, "items")
+                   else columns)
+    if not columns:
+        raise ValueError("`columns` is empty.")
+    names = [name for name, _ in columns]
+    if len(set(names)) != len(names):
+        raise ValueError(f"`columns` repeats a label: {names}.")
+    panels = [np.asarray(pixels) for _, pixels in columns]
+    shapes = {p.shape for p in panels}
+    if len(shapes) != 1 or panels[0].ndim != 4:
+        raise ValueError(
+            "Every column must hold uint8 pixels of one shape (n, H, W, C). "
+            f"Received shapes: {[p.shape for p in panels]}."
+        )
+    panels = [np.pad(_displayable(p.astype("uint8")),
+                     ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=255)
+              for p in panels]
+    rows = [np.concatenate([p[i] for p in panels], axis=1)
+            for i in range(len(panels[0]))]
+    grid = np.concatenate(rows, axis=0)
+    if scale is None:
+        scale = max(1, -(-128 // panels[0].shape[2]))
+    picture = Image.fromarray(grid)
+    if scale != 1:
+        picture = picture.resize(
+            (grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
+    return label_columns(picture, names) if labels else picture
 
 
 def save_reconstruction_grid(

@@ -31,7 +31,9 @@ def add_backbone_and_data_flags(parser):
     parser.add_argument(
         "--data", default="digits",
         help="digits, synthetic, tfds:NAME, or a folder with one "
-        "subfolder per class (or train/ and test/ folders of those).",
+        "subfolder per class (or train/ and test/ folders of those; "
+        "without them 10%% of each class is held out for validation and "
+        "10%% for testing).",
     )
     parser.add_argument(
         "--labels-fraction", type=common.fraction, default=1.0,

@@ -61,6 +61,8 @@ def run(args):
               + (f"{data} (what the run was trained on)" if data else
                  "digits (the run records no data)"))
         data = data or "digits"
+    sources.check(data)  # before the model is loaded
+    sources.require_split(data, args.split)
     # The file's size and time too: a retrained model is a new evaluation.
     stat = os.stat(path)
     settings = {"model": os.path.abspath(path), "data": data,
@@ -83,15 +85,17 @@ def run(args):
         data, args.split, image_size, channels=model.image_shape[-1],
         with_labels=not is_simmim, batch_size=args.batch_size,
     )
-    if dataset is None:
-        raise SystemExit(
-            f"keras-simmim: --data {data} has no {args.split!r} split; "
-            "choose another with --split."
-        )
     if not is_simmim:
         check_class_count(model, data, dataset, image_size)
     output, _, _ = common.prepare_output(
         args.output, args.overwrite, settings, "evaluate", own_files=()
+    )
+    sources.announce(data)
+    print(
+        f"keras-simmim evaluate: backend={keras.backend.backend()}, "
+        f"{type(model).__name__} {path}, data={data} "
+        f"({sources.describe(dataset)} in its {args.split!r} "
+        f"split), output folder: {os.path.abspath(output)}"
     )
     values = model.evaluate(dataset, verbose=common.verbosity(),
                             return_dict=True)

@@ -60,6 +60,8 @@ def evaluate_splits(model, args, image_size):
             loss, accuracy = model.evaluate(data, verbose=0)[:2]
             metrics[f"{split}_accuracy"] = float(accuracy)
             metrics[f"{split}_loss"] = float(loss)
+            if data.num_images is not None:
+                metrics[f"{split}_images"] = data.num_images
     return metrics
 
 
@@ -69,10 +71,18 @@ def run(args):
     from keras_simmim.downstream import SimMIMClassifier
     from keras_simmim.training import ResumableCheckpoint
 
+    # Every check of the flags and --data before a backbone is loaded or
+    # trained.
+    subset = training_subset(args)
+    sources.check(args.data, labelled=True)
+    if not any(sources.has_split(args.data, s)
+               for s in sources.HELD_OUT_SPLITS):
+        raise SystemExit(
+            f"keras-simmim: --data {args.data} has no validation or test "
+            "split to measure the accuracy on.")
     run = open_downstream_run(args, RUN_SETTINGS, "finetune")
     if run.complete:
         return run.output
-    subset = training_subset(args)
     image_size, channels = run.image_size, run.channels
 
     def dataset(epoch):
@@ -98,10 +108,12 @@ def run(args):
             layer_decay=args.layer_decay, weight_decay=args.weight_decay,
             label_smoothing=args.label_smoothing,
         )
+    sources.announce(args.data)
     print(
         f"keras-simmim finetune: backend={keras.backend.backend()}, "
-        f"backbone {run.origin}, data={args.data} ({steps_per_epoch} batches "
-        f"of {args.batch_size}, {num_classes} classes), {args.epochs} "
+        f"backbone {run.origin}, data={args.data} "
+        f"({sources.describe(first, num_classes)} for training, "
+        f"{steps_per_epoch} batches of {args.batch_size}), {args.epochs} "
         f"epochs, output folder: {os.path.abspath(run.output)}"
     )
     checkpoint = ResumableCheckpoint(run.checkpoints, run.settings,

@@ -21,8 +21,10 @@ def add_parser(commands):
     )
     parser.add_argument(
         "--data", default="digits",
-        help="digits, synthetic, tfds:NAME or a folder of images; "
-        "converted to the model's image size and channel count.",
+        help="digits, synthetic, tfds:NAME or a folder of images (without "
+        "train/ and test/ subfolders, 10%% of the images are held out for "
+        "testing, the same ones pretrain held out); converted to the "
+        "model's image size and channel count.",
     )
     parser.add_argument("--split", default="test", choices=sources.SPLITS,
                         help="Split the images are taken from.")
@@ -37,15 +39,18 @@ def add_parser(commands):
 def run(args):
     import keras
     import numpy as np
-    from PIL import Image
 
     from keras_simmim.cli.backbones import load_pretrained
     from keras_simmim.data import denormalize
     from keras_simmim.downstream import masked_psnr
     from keras_simmim.downstream import mean_fill
     from keras_simmim.downstream import pixel_mask_from_grid
-    from keras_simmim.visualization import reconstruction_grid
+    from keras_simmim.visualization import comparison_picture
+    from keras_simmim.visualization import masked_pixels
 
+    # Every check of --data before a model is loaded.
+    sources.check(args.data)
+    sources.require_split(args.data, args.split)
     settings = {"from": args.from_, "data": args.data, "split": args.split,
                 "num_images": args.num_images, "seed": args.seed}
     if not args.overwrite and common.finished_report(
@@ -63,44 +68,50 @@ def run(args):
         args.data, args.split, model.image_shape[0], with_labels=False,
         channels=model.image_shape[-1], batch_size=64,
     )
-    if data is None:
-        raise SystemExit(
-            f"keras-simmim: --data {args.data} has no {args.split!r} split."
-        )
     images = sources.first_images(data, args.num_images)
+    sources.announce(args.data)
+    print(
+        f"keras-simmim inpaint: backend={keras.backend.backend()}, model "
+        f"{args.from_}, data={args.data} ({sources.describe(data)} in its "
+        f"{args.split!r} split; inpainting the first {len(images)}, "
+        f"{model.image_shape[0]}px), output folder: "
+        f"{os.path.abspath(output)}"
+    )
     keras.utils.set_random_seed(args.seed)
     mask = keras.ops.convert_to_numpy(model.masking(images)).astype(bool)
-    filled = model.inpaint(images, mask)
+    # `inpaint` returns image-space pixels (it un-normalises a
+    # `norm_target` prediction), the visible ones unchanged.
+    filled = denormalize(model.inpaint(images, mask))
     pixels = denormalize(images)
     pixel_mask = pixel_mask_from_grid(mask, images.shape[1:3])
-    metrics = {
-        "psnr_simmim": masked_psnr(denormalize(filled), pixels, pixel_mask),
-        "psnr_mean_fill": masked_psnr(
-            np.round(mean_fill(pixels, pixel_mask)), pixels, pixel_mask),
-        "masked_fraction": float(pixel_mask.mean()),
-        "images": int(len(images)),
-    }
+    fills = {"SimMIM": filled}
     try:
         from keras_simmim.downstream import biharmonic_fill
 
-        metrics["psnr_biharmonic"] = masked_psnr(
-            np.clip(np.round(biharmonic_fill(pixels, pixel_mask)), 0, 255),
-            pixels, pixel_mask,
-        )
-    except ImportError:
+        fills["biharmonic"] = np.clip(
+            np.round(biharmonic_fill(pixels, pixel_mask)), 0, 255
+        ).astype("uint8")
+    except ImportError:  # scikit-image is optional
         pass
-    grid = reconstruction_grid(
-        # `filled` is already in image space (`inpaint` un-normalises a
-        # `norm_target` prediction); converting it again would do it twice.
-        images, filled, mask
-    )
-    picture = Image.fromarray(grid).resize(
-        (grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST
-    )
-    picture.save(os.path.join(output, "inpainted.png"))
-    np.save(os.path.join(output, "inpainted.npy"), denormalize(filled))
+    fills["mean fill"] = np.round(mean_fill(pixels, pixel_mask)).astype(
+        "uint8")
+    metrics = {
+        "psnr_simmim": masked_psnr(filled, pixels, pixel_mask),
+        "psnr_mean_fill": masked_psnr(fills["mean fill"], pixels,
+                                      pixel_mask),
+        "masked_fraction": float(pixel_mask.mean()),
+        "images": int(len(images)),
+    }
+    if "biharmonic" in fills:
+        metrics["psnr_biharmonic"] = masked_psnr(
+            fills["biharmonic"], pixels, pixel_mask)
+    columns = {"original": pixels,
+               "masked": masked_pixels(pixels, pixel_mask), **fills}
+    comparison_picture(columns).save(os.path.join(output, "inpainted.png"))
+    np.save(os.path.join(output, "inpainted.npy"), filled)
     common.report_results(
         output, "keras-simmim inpaint", metrics,
-        {"settings": settings, "backend": keras.backend.backend()},
+        {"settings": settings, "backend": keras.backend.backend(),
+         "picture_columns": list(columns)},
     )
     return output

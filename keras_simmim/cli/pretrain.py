@@ -4,6 +4,8 @@ import argparse
 import os
 import time
 
+import numpy as np
+
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.backbones import BACKBONE_HELP
@@ -27,7 +29,9 @@ def add_parser(commands):
     parser.add_argument(
         "--data", default="digits",
         help="digits (the real handwritten scans that ship with "
-        "scikit-learn), synthetic, tfds:NAME, or a folder of images.",
+        "scikit-learn), synthetic, tfds:NAME, or a folder of images (10%% "
+        "held out for validation and the previews, 10%% for testing, "
+        "unless it has train/ and validation/ or test/ subfolders).",
     )
     parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
                         default="vit", help=BACKBONE_HELP)
@@ -137,6 +141,47 @@ def run_epochs(model, make_dataset, epochs, initial_epoch, callbacks,
         )
 
 
+def next_commands(output, data):
+    """The commands that use a finished pretraining run in `output`, with
+    the `--data` each needs (none for the default digits)."""
+    import shlex
+
+    run = shlex.quote(os.path.abspath(output))
+    if data == "digits":
+        labelled = images = ""
+    else:
+        images = f" --data {shlex.quote(data)}"
+        labelled = images if sources.has_classes(data) else (
+            " --data LABELLED_FOLDER")
+    lines = [
+        f"keras-simmim finetune --from {run}{labelled}",
+        f"keras-simmim probe --from {run}{labelled}",
+        f"keras-simmim inpaint --from {run}{images}",
+    ]
+    text = "Next, use the pretrained backbone:\n" + "\n".join(
+        f"  {line}" for line in lines)
+    if "LABELLED_FOLDER" in labelled:
+        text += ("\n  (LABELLED_FOLDER: a folder with one subfolder of "
+                 "images per class)")
+    return text
+
+
+def preview_images(dataset, count=8):
+    """`(images, splits)`: up to `count` held-out images for the previews,
+    from the validation split, then the test split; the training images
+    only when there is no held-out part."""
+    taken, splits = [], []
+    for split in sources.HELD_OUT_SPLITS:
+        data = dataset(split)
+        if data is not None and len(taken) < count:
+            images = sources.first_images(data, count - len(taken))
+            taken += list(images)
+            splits.append(split)
+    if not taken:
+        return sources.first_images(dataset("train"), count), ["train"]
+    return np.stack(taken), splits
+
+
 def run(args):
     import keras
 
@@ -145,6 +190,7 @@ def run(args):
     from keras_simmim.visualization import ReconstructionPreview
     from keras_simmim.visualization import save_reconstruction_grid
 
+    sources.check(args.data)  # before anything is written or trained
     settings = common.fingerprint(args, RUN_SETTINGS)
     if args.channels is not None:
         # Only when given, so the folders and fingerprints of runs made
@@ -158,6 +204,7 @@ def run(args):
         if os.path.exists(history_path):
             print(f"keras-simmim: the run in {output!r} is already complete.")
             print(f"Output folder: {os.path.abspath(output)}")
+            print(next_commands(output, args.data))
             return output
     keras.utils.set_random_seed(args.seed)
     channels = args.channels  # None: the data's own, fixed below
@@ -184,19 +231,21 @@ def run(args):
         initial_epoch, previous = resume[1]["epoch"], resume[1]["history"]
         print(f"keras-simmim: resuming {output!r} after epoch {initial_epoch}")
     validation = dataset("validation")
+    sources.announce(args.data)
     print(
         f"keras-simmim pretrain: backend={keras.backend.backend()}, "
         f"backbone={args.backbone} ({model.backbone.count_params():,} "
         f"parameters, patch {model.patch_size}, stride "
-        f"{model.adapter.stride}), data={args.data} ({steps_per_epoch} "
+        f"{model.adapter.stride}), data={args.data} "
+        f"({sources.describe(train)} for training, {steps_per_epoch} "
         f"batches of {args.batch_size}, {args.image_size}px, {channels} "
         f"channel(s)), "
         f"{args.epochs} epochs, output folder: {os.path.abspath(output)}"
     )
     checkpoint = ResumableCheckpoint(checkpoints, settings, previous)
-    preview = sources.first_images(
-        validation if validation is not None else dataset("train"), 8
-    )
+    # Previews of held-out images: how well masked regions of images the
+    # model never trained on are filled.
+    preview, preview_splits = preview_images(dataset)
     previews = ReconstructionPreview(
         preview, os.path.join(output, "previews"), every=args.preview_every
     )
@@ -216,11 +265,16 @@ def run(args):
             "backbone": args.backbone,
             "settings": settings,
             "data": sources.recorded(args.data),
+            "train_images": getattr(train, "num_images", None),
+            "preview_splits": preview_splits,
             "resumed_from_epoch": initial_epoch,
             "train_seconds_this_process": round(seconds, 1),
             "history": checkpoint.history,
         },
     )
-    print(f"Wrote {output}/model.keras, {output}/preset/, {grid}")
+    print(f"Wrote {output}/model.keras, {output}/preset/, {grid} "
+          f"(previews of {len(preview)} {' and '.join(preview_splits)} "
+          "images)")
     print(f"Output folder: {os.path.abspath(output)}")
+    print(next_commands(output, args.data))
     return output

@@ -1,5 +1,7 @@
 """`keras-simmim probe`: linear probe and k-NN on frozen features."""
 
+import os
+
 from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.downstream_flags import add_backbone_and_data_flags
@@ -46,6 +48,15 @@ def run(args):
     from keras_simmim.downstream import fit_linear_probe
     from keras_simmim.downstream import knn_accuracy
 
+    # Every check of the flags and --data before a backbone is loaded.
+    subset = training_subset(args)
+    sources.check(args.data, labelled=True)
+    if not any(sources.has_split(args.data, s)
+               for s in sources.HELD_OUT_SPLITS):
+        raise SystemExit(
+            f"keras-simmim: --data {args.data} has no validation or test "
+            "split to score the probe on."
+        )
     settings = common.fingerprint(args, SETTINGS)
     settings["from"] = settings.pop("from_")
     if not args.overwrite and common.finished_report(
@@ -59,7 +70,6 @@ def run(args):
     backbone, origin = downstream_backbone(args)
     image_size = image_size_of(backbone, args)
     shape = (image_size, image_size, image_channels_of(backbone))
-    subset = training_subset(args)
     splits = {}
     for split in ("train", "validation", "test"):
         data = sources.open_split(
@@ -69,12 +79,16 @@ def run(args):
         )
         if data is not None:
             splits[split] = sources.all_batches(data)
-    if "test" not in splits and "validation" not in splits:
-        raise SystemExit(
-            f"keras-simmim: --data {args.data} has no validation or test "
-            "split to score the probe on."
-        )
     num_classes = int(splits["train"][1].max()) + 1
+    sources.announce(args.data)
+    held_out = ", ".join(f"{len(splits[s][0])} {s}" for s in
+                         sources.HELD_OUT_SPLITS if s in splits)
+    print(
+        f"keras-simmim probe: backend={keras.backend.backend()}, backbone "
+        f"{origin}, data={args.data} ({len(splits['train'][0])} training "
+        f"images in {num_classes} classes; {held_out} images), output "
+        f"folder: {os.path.abspath(output)}"
+    )
     blocks = get_adapter(backbone, image_shape=shape).num_blocks
     if args.feature_layer is not None or not blocks:
         layers = [args.feature_layer]

@@ -31,7 +31,9 @@ def add_parser(commands):
     parser.add_argument(
         "--data", default="digits",
         help="digits, synthetic, tfds:NAME or a folder of images "
-        "(train/ and test/ subfolders give the splits).",
+        "(train/ and test/ subfolders give the splits; without them "
+        "10%% of the images are held out for validation and 10%% for "
+        "testing).",
     )
     parser.add_argument("--scale", type=int, choices=(2, 4), default=2,
                         help="Upsampling factor.")
@@ -70,6 +72,8 @@ def pairs(images, scale, batch_size):
     blurred = np.asarray(keras.ops.convert_to_numpy(degrade(images, scale)))
 
     class Pairs(keras.utils.PyDataset):
+        num_images = len(images)
+
         def __len__(self):
             return -(-len(images) // batch_size)
 
@@ -133,6 +137,9 @@ def run(args):
     from keras_simmim.downstream import SuperResolutionModel
     from keras_simmim.training import ResumableCheckpoint
 
+    # Every check of --data before a backbone is loaded or trained.
+    sources.check(args.data)
+    sources.require_split(args.data, args.split)
     run = open_downstream_run(args, RUN_SETTINGS, "upscale",
                               own_files=("upscaled.png",))
     if run.complete:
@@ -154,7 +161,8 @@ def run(args):
     def dataset(epoch):
         return pairs(images_of("train", epoch), args.scale, args.batch_size)
 
-    steps_per_epoch = len(dataset(0))
+    first = dataset(0)
+    steps_per_epoch = len(first)
     model = run.model
     if model is None:
         try:
@@ -168,11 +176,14 @@ def run(args):
             total_steps=max(2, args.epochs * steps_per_epoch),
             layer_decay=args.layer_decay,
         )
+    sources.announce(args.data)
     print(
         f"keras-simmim upscale: backend={keras.backend.backend()}, backbone "
-        f"{run.origin}, x{args.scale}, data={args.data} ({steps_per_epoch} "
-        f"batches of {args.batch_size}, {image_size}px), {args.epochs} "
-        f"epochs, output folder: {os.path.abspath(run.output)}"
+        f"{run.origin}, x{args.scale}, data={args.data} ({first.num_images} "
+        f"images for training, {steps_per_epoch} batches of "
+        f"{args.batch_size}, {image_size}px; scored on its {args.split!r} "
+        f"split), {args.epochs} epochs, output folder: "
+        f"{os.path.abspath(run.output)}"
     )
     checkpoint = ResumableCheckpoint(run.checkpoints, run.settings,
                                      run.previous)
