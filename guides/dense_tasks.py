@@ -6,6 +6,8 @@
 # **Last modified:** 2026/11/30<br>
 # **Description:** Pretrain a ViT with SimMIM, then fine-tune it as a keras-hub RetinaNet detector (COCO mAP) and as a super-resolution model (PSNR against bicubic), with pictures of boxes and upscaled photos.<br>
 # **Accelerator:** None (runs on a CPU; a GPU makes the full setting faster)
+#
+# [**View in Colab**](https://colab.research.google.com/github/keras-team/keras-simmim/blob/main/guides/dense_tasks.ipynb)
 
 # %% [markdown]
 # ## Introduction
@@ -40,15 +42,30 @@
 # `"tensorflow"` and `"jax"` work too. The detection metric needs
 # pycocotools (`pip install keras-simmim[detection]`; the `guides` extra
 # includes it).
+#
+# If keras-simmim is not installed (in Colab, say), the cell installs it
+# with the extras the guides use, from `KERAS_SIMMIM`; where it already
+# imports (your environment, this repository's CI) it installs nothing.
 
 # %%
+import importlib.util
 import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "keras-simmim[guides]"], check=True)
+# Where pip gets keras-simmim when it is not installed: the repository (a
+# placeholder address until the project is public), a path to a built wheel
+# or a checkout, or "keras-simmim" once it is on PyPI.
+KERAS_SIMMIM = "git+https://github.com/keras-team/keras-simmim"
+
+if importlib.util.find_spec("keras_simmim") is None:
+    if "://" in KERAS_SIMMIM:  # a URL: pip's "name[extras] @ URL" form
+        requirement = f"keras-simmim[guides] @ {KERAS_SIMMIM}"
+    else:  # a path, or the name on PyPI
+        requirement = f"{KERAS_SIMMIM}[guides]"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement],
+                   check=True)
+    importlib.invalidate_caches()
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 # %%

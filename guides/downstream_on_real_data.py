@@ -6,6 +6,8 @@
 # **Last modified:** 2026/11/30<br>
 # **Description:** Pretrain a ViT with SimMIM on real handwritten digits, then compare it with random init by fine-tuning, linear probe, k-NN and inpainting.<br>
 # **Accelerator:** None (runs on a CPU; a GPU makes the full setting faster)
+#
+# [**View in Colab**](https://colab.research.google.com/github/keras-team/keras-simmim/blob/main/guides/downstream_on_real_data.ipynb)
 
 # %% [markdown]
 # ## Introduction
@@ -36,20 +38,31 @@
 # Keras reads the backend when it is first imported, so we choose it before
 # that. This guide uses JAX; `"tensorflow"` and `"torch"` work too.
 # `setdefault` keeps a backend you already chose outside the notebook (for
-# example `KERAS_BACKEND=torch jupyter lab`). In Colab, the cell also installs
-# the library with the extras the guides use.
+# example `KERAS_BACKEND=torch jupyter lab`).
+# If keras-simmim is not installed (in Colab, say), the cell installs it
+# with the extras the guides use, from `KERAS_SIMMIM`; where it already
+# imports (your environment, this repository's CI) it installs nothing.
 
 # %%
+import importlib.util
 import os
 import subprocess
 import sys
 
+# Where pip gets keras-simmim when it is not installed: the repository (a
+# placeholder address until the project is public), a path to a built wheel
+# or a checkout, or "keras-simmim" once it is on PyPI.
+KERAS_SIMMIM = "git+https://github.com/keras-team/keras-simmim"
+
+if importlib.util.find_spec("keras_simmim") is None:
+    if "://" in KERAS_SIMMIM:  # a URL: pip's "name[extras] @ URL" form
+        requirement = f"keras-simmim[guides] @ {KERAS_SIMMIM}"
+    else:  # a path, or the name on PyPI
+        requirement = f"{KERAS_SIMMIM}[guides]"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", requirement],
+                   check=True)
+    importlib.invalidate_caches()
 os.environ.setdefault("KERAS_BACKEND", "jax")
-if "google.colab" in sys.modules:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "keras-simmim[guides]"],
-        check=True,
-    )
 
 # %%
 import keras
