@@ -74,12 +74,7 @@ def run(args):
     # Every check of the flags and --data before a backbone is loaded or
     # trained.
     subset = training_subset(args)
-    sources.check(args.data, labelled=True)
-    if not any(sources.has_split(args.data, s)
-               for s in sources.HELD_OUT_SPLITS):
-        raise SystemExit(
-            f"keras-simmim: --data {args.data} has no validation or test "
-            "split to measure the accuracy on.")
+    sources.check_labelled_held_out(args.data, "measure the accuracy on")
     run = open_downstream_run(args, RUN_SETTINGS, "finetune")
     if run.complete:
         return run.output

@@ -50,13 +50,7 @@ def run(args):
 
     # Every check of the flags and --data before a backbone is loaded.
     subset = training_subset(args)
-    sources.check(args.data, labelled=True)
-    if not any(sources.has_split(args.data, s)
-               for s in sources.HELD_OUT_SPLITS):
-        raise SystemExit(
-            f"keras-simmim: --data {args.data} has no validation or test "
-            "split to score the probe on."
-        )
+    sources.check_labelled_held_out(args.data, "score the probe on")
     settings = common.fingerprint(args, SETTINGS)
     settings["from"] = settings.pop("from_")
     if not args.overwrite and common.finished_report(

@@ -282,6 +282,16 @@ def require_split(spec, split, flag="--split"):
         )
 
 
+def check_labelled_held_out(spec, purpose):
+    """`check(spec, labelled=True)`, and a validation or test split to
+    measure `purpose` on (a folder without one gets it held out)."""
+    check(spec, labelled=True)
+    if not any(has_split(spec, split) for split in HELD_OUT_SPLITS):
+        raise SystemExit(
+            f"keras-simmim: --data {spec} has no validation or test split "
+            f"to {purpose}.")
+
+
 def check(spec, labelled=False):
     """Checks `--data` before any work: it exists, a folder holds enough
     images to split, and (`labelled`) a split folder has one subfolder per
