@@ -197,7 +197,7 @@ def sum_gradients_before_clipping(optimizer):
     return optimizer
 
 
-def reported_as_global_loss(loss, batch):
+def reported_as_global_loss(loss, inputs):
     """`loss`, this replica's share of the global loss (the shares sum to
     it), with the value Keras's loss tracker needs to report the global
     loss when replicas hold different numbers of rows; its gradient is
@@ -209,12 +209,18 @@ def reported_as_global_loss(loss, batch):
     unevenly the printed loss was off while the gradients were right. The
     value is scaled by `sum(n) / (N * n_r)` (1 for even splits) through a
     stop-gradient term. `loss` itself outside a multi-replica step.
+
+    Args:
+        loss: this replica's share, a float scalar tensor.
+        inputs: this replica's input batch (any tensor whose first axis is
+            the batch; its rank need not be known).
     """
     context = _tf_replica_context()
     if context is None:
         return loss
     import tensorflow as tf
 
+    batch = tf.shape(inputs)[0]
     _, total = global_batch_rows(batch)
     rows = tf.maximum(tf.cast(batch, loss.dtype), 1.0)
     factor = tf.cast(total, loss.dtype) / (

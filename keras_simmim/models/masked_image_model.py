@@ -207,8 +207,7 @@ class MaskedImageModel(MaskedImageInputs, Task):
         _, replicas = replica_position()
         for extra in self.losses:
             loss = loss + ops.cast(extra, "float32") / replicas
-        images = self._unpack(x)[0]
-        return reported_as_global_loss(loss, ops.shape(images)[0])
+        return reported_as_global_loss(loss, self._unpack(x)[0])
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`; with `check_inputs=True` it adds a

@@ -134,6 +134,6 @@ def test_helpers_are_identities_on_one_device():
     values = draw_for_global_batch(
         lambda size: draws.append(size) or np.ones((size, 2)), 5)
     assert draws == [5] and values.shape == (5, 2)
-    assert reported_as_global_loss(0.25, 5) == 0.25
+    assert reported_as_global_loss(0.25, np.zeros((5, 2))) == 0.25
     # Without a distribution nothing is refused.
     check_batches_split(np.zeros((9, 4)), 8)
