@@ -1,5 +1,5 @@
 """Data: loaders, SimMIM's augmentation, built-in datasets (the digits
-scattered on canvases for detection among them), normalisation."""
+scattered on canvases for detection and segmentation among them), normalisation."""
 
 from keras_simmim.data.augmentation import ImagePreprocessor
 from keras_simmim.data.builtin import BUILTIN_DATASETS
@@ -9,6 +9,8 @@ from keras_simmim.data.detection import check_detection_targets
 from keras_simmim.data.detection import convert_boxes
 from keras_simmim.data.detection import load_digit_detection
 from keras_simmim.data.digits import load_digits
+from keras_simmim.data.segmentation import DIGIT_SEGMENTATION_CLASSES
+from keras_simmim.data.segmentation import load_digit_segmentation
 from keras_simmim.data.loaders import from_arrays
 from keras_simmim.data.loaders import from_folder
 from keras_simmim.data.loaders import from_tfds
@@ -34,6 +36,7 @@ __all__ = [
     "BOUNDING_BOX_FORMATS",
     "BUILTIN_DATASETS",
     "CLEVR_CLASSES",
+    "DIGIT_SEGMENTATION_CLASSES",
     "GREY_MEAN",
     "GREY_STD",
     "IMAGENET_MEAN",
@@ -51,6 +54,7 @@ __all__ = [
     "list_image_files",
     "load_builtin",
     "load_digit_detection",
+    "load_digit_segmentation",
     "load_digits",
     "load_sort_of_clevr",
     "load_sort_of_clevr_detection",

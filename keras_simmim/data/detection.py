@@ -336,9 +336,39 @@ def load_digit_detection(
     >>> targets["labels"][0].tolist()
     [5, 7, 5, 2, 7]
     """
-    check_choice("split", split, SPLITS)
     check_choice("bounding_box_format", bounding_box_format,
                  BOUNDING_BOX_FORMATS)
+    num_images, (low, high), sizes, touching, max_overlap = (
+        checked_canvas_arguments(split, num_images, image_size,
+                                 digits_per_image, digit_size, touching,
+                                 max_overlap, channels, seed))
+    if max_boxes is None:
+        max_boxes = high
+    check_positive_int("max_boxes", max_boxes)
+    if max_boxes < high:
+        raise ValueError(
+            f"`max_boxes` must be at least the largest `digits_per_image` "
+            f"({high}). Received: max_boxes={max_boxes}."
+        )
+    images, boxes, labels, _ = draw_digit_canvases(
+        split, num_images, image_size, (low, high), sizes, touching,
+        max_overlap, max_boxes, seed)
+    if bounding_box_format != "xyxy":
+        boxes = convert_boxes(boxes, "xyxy", bounding_box_format,
+                              image_size, image_size)
+    images = images[..., None]
+    if channels == 3:
+        images = np.repeat(images, 3, axis=-1)
+    return np.ascontiguousarray(images), {"boxes": boxes, "labels": labels}
+
+
+def checked_canvas_arguments(split, num_images, image_size, digits_per_image,
+                             digit_size, touching, max_overlap, channels,
+                             seed):
+    """The digit canvases' arguments, checked (each error names its
+    argument): `(num_images, (low, high), (size_low, size_high), touching,
+    max_overlap)`, `num_images` None meaning the split's default."""
+    check_choice("split", split, SPLITS)
     check_choice("channels", channels, (1, 3))
     if num_images is None:
         num_images = DETECTION_SPLIT_SIZES[split]
@@ -348,27 +378,33 @@ def load_digit_detection(
         raise ValueError(
             f"`image_size` must be at least 16. Received: image_size={image_size}."
         )
-    low, high = _check_range("digits_per_image", digits_per_image, 1)
-    size_low, size_high = _check_range("digit_size", digit_size, 8, image_size)
+    digits = _check_range("digits_per_image", digits_per_image, 1)
+    sizes = _check_range("digit_size", digit_size, 8, image_size)
     touching = _check_fraction("touching", touching)
     max_overlap = _check_fraction("max_overlap", max_overlap, closed_top=False)
-    if max_boxes is None:
-        max_boxes = high
-    check_positive_int("max_boxes", max_boxes)
-    if max_boxes < high:
-        raise ValueError(
-            f"`max_boxes` must be at least the largest `digits_per_image` "
-            f"({high}). Received: max_boxes={max_boxes}."
-        )
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(
             f"`seed` must be a non-negative int. Received: seed={seed!r}."
         )
+    return num_images, digits, sizes, touching, max_overlap
+
+
+def draw_digit_canvases(split, num_images, image_size, digits_per_image,
+                        digit_size, touching, max_overlap, max_boxes, seed):
+    """The canvases of `load_digit_detection` (arguments already checked):
+    `(images uint8 (n, S, S), boxes xyxy (n, max_boxes, 4), labels
+    (n, max_boxes), masks int32 (n, S, S))`. `masks` holds 0 for the
+    background and `1 + digit class` on each digit's ink (pixels >=
+    `INK_THRESHOLD`); where two digits' ink meets, the brighter pixel's
+    digit owns it, as the pixel-wise maximum that draws the canvas."""
+    low, high = digits_per_image
+    size_low, size_high = digit_size
     scans, classes = all_digit_scans()
     pool = _split_indices(classes)[split]
     rng = np.random.default_rng([int(seed), SPLITS.index(split)])
 
     images = np.zeros((num_images, image_size, image_size), "uint8")
+    masks = np.zeros((num_images, image_size, image_size), "int32")
     boxes = np.full((num_images, max_boxes, 4), -1.0, "float32")
     labels = np.full((num_images, max_boxes), -1, "int32")
     rendered = {}
@@ -393,15 +429,11 @@ def load_digit_detection(
             y1 = min(top + side, image_size)
             x1 = min(left + side, image_size)
             region = images[n, y0:y1, x0:x1]
-            np.maximum(region, digit[y0 - top:y1 - top, x0 - left:x1 - left],
-                       out=region)
+            pasted = digit[y0 - top:y1 - top, x0 - left:x1 - left]
+            owns = (pasted >= INK_THRESHOLD) & (pasted >= region)
+            masks[n, y0:y1, x0:x1][owns] = classes[index] + 1
+            np.maximum(region, pasted, out=region)
             boxes[n, len(placed)] = (box[1], box[0], box[3], box[2])
             labels[n, len(placed)] = classes[index]
             placed.append(box)
-    if bounding_box_format != "xyxy":
-        boxes = convert_boxes(boxes, "xyxy", bounding_box_format,
-                              image_size, image_size)
-    images = images[..., None]
-    if channels == 3:
-        images = np.repeat(images, 3, axis=-1)
-    return np.ascontiguousarray(images), {"boxes": boxes, "labels": labels}
+    return images, boxes, labels, masks

@@ -23,7 +23,7 @@ DETECTORS = ("retinanet", "yolov8")
 INSTALL_HINT = "pip install keras-simmim[detection]"
 
 
-def _unwrap(model):
+def backbone_and_image_shape(model):
     """`(backbone, image_shape hint)` of a backbone or a masked image model."""
     if isinstance(model, MaskedImageModel):
         return model.backbone, tuple(model.image_shape)
@@ -170,7 +170,7 @@ def build_object_detector(
     check_choice("detector", detector, DETECTORS)
     check_choice("bounding_box_format", bounding_box_format,
                  BOUNDING_BOX_FORMATS)
-    backbone, hinted_shape = _unwrap(backbone_or_simmim_model)
+    backbone, hinted_shape = backbone_and_image_shape(backbone_or_simmim_model)
     if image_shape is None:
         image_shape = hinted_shape
     keras_cv = None
