@@ -49,6 +49,9 @@ def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
               "--feature-layer", "2", "--probe-epochs", "5", "--output", pr])
     probed = report(pr)
     assert probed["feature_layer"] == 2
+    # --batch-size is the linear classifier's (256 features by default).
+    saved = json.load(open(os.path.join(pr, "report.json")))
+    assert saved["settings"]["batch_size"] == 256
     # The same command again: already done, nothing rewritten.
     before = os.path.getmtime(os.path.join(pr, "report.json"))
     cli.main(["probe", "--from", pretrained, "--labels-fraction", "0.1",

@@ -26,7 +26,11 @@ def add_backbone_flags(parser):
         help="Patch side in pixels of a random-init ViT / Swin --backbone.")
 
 
-def add_backbone_and_data_flags(parser):
+def add_backbone_and_data_flags(
+    parser, batch_size=(32, "Images per training step.")
+):
+    """The backbone flags, --data, --labels-fraction, --batch-size
+    (`batch_size`: its `(default, help)`) and --seed."""
     add_backbone_flags(parser)
     parser.add_argument(
         "--data", default="digits",
@@ -40,8 +44,9 @@ def add_backbone_and_data_flags(parser):
         help="Use this stratified fraction of the training labels "
         "(built-in data).",
     )
-    parser.add_argument("--batch-size", type=common.positive_int, default=32,
-                        help="Images per training step.")
+    default, help_text = batch_size
+    parser.add_argument("--batch-size", type=common.positive_int,
+                        default=default, help=help_text)
     parser.add_argument("--seed", type=int, default=0,
                         help="Seed of the random weights, the "
                         "--labels-fraction subset and the data order.")

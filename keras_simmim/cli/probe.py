@@ -12,7 +12,7 @@ from keras_simmim.cli.downstream_flags import training_subset
 SETTINGS = (
     "from_", "backbone", "image_size", "patch_size", "data",
     "labels_fraction", "feature_layer", "probe_epochs", "learning_rate",
-    "k", "seed",
+    "batch_size", "k", "seed",
 )
 
 
@@ -22,7 +22,10 @@ def add_parser(commands):
         help="Linear probe and k-NN accuracy of frozen (pretrained) "
         "features, average-pooled patch tokens.",
     )
-    add_backbone_and_data_flags(parser)
+    # The probe trains on features, not images: fit_linear_probe's batch.
+    add_backbone_and_data_flags(
+        parser, batch_size=(256, "Features per training step of the linear "
+                                 "classifier."))
     parser.add_argument(
         "--feature-layer", type=int, default=None,
         help="Probe the output of this block (ViT family). Default: the "
@@ -97,8 +100,8 @@ def run(args):
         }
         head = fit_linear_probe(
             feats["train"], splits["train"][1], num_classes,
-            epochs=args.probe_epochs, learning_rate=args.learning_rate,
-            seed=args.seed,
+            epochs=args.probe_epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, seed=args.seed,
         )
         k = min(args.k, len(feats["train"]))
         scores[layer] = {}
