@@ -30,15 +30,15 @@ def _parse_key(name, key):
     return int(key[1:])
 
 
-def _level(name, key, available):
-    """The level of a `"P{l}"` key the encoder gives."""
-    keys = [f"P{level}" for level in available]
-    if key not in keys:
+def _check_given(name, key, level, available):
+    """`level` (parsed from `key`), checked to be one the encoder gives."""
+    if level not in available:
         raise ValueError(
             f"`{name}`={key!r} is not a pyramid level this backbone gives; "
-            f"it gives {keys} (level l at stride 2**l)."
+            f"it gives {['P%d' % level for level in available]} (level l at "
+            "stride 2**l)."
         )
-    return int(key[1:])
+    return level
 
 
 def build_segmenter(
@@ -121,13 +121,6 @@ def build_segmenter(
     (4, 32, 32, 11)
     """
     check_positive_int("num_classes", num_classes)
-    if isinstance(projection_filters, bool) or not isinstance(
-        projection_filters, numbers.Integral
-    ):
-        raise TypeError(
-            "`projection_filters` must be an int. Received: "
-            f"projection_filters={projection_filters!r}."
-        )
     check_positive_int("projection_filters", projection_filters)
     rates = list(dilation_rates) if isinstance(
         dilation_rates, (list, tuple)) else None
@@ -171,8 +164,9 @@ def build_segmenter(
             )
         pooled = max(candidates)
     else:
-        pooled = _level("spatial_pyramid_pooling_key",
-                        spatial_pyramid_pooling_key, available)
+        pooled = _check_given("spatial_pyramid_pooling_key",
+                              spatial_pyramid_pooling_key, pooled_wanted,
+                              available)
         if not fits(pooled):
             raise ValueError(
                 f"`image_shape`={tuple(image_shape)}: the image sides must be "
@@ -186,7 +180,8 @@ def build_segmenter(
     elif low_key is None:
         low = None
     else:
-        low = _level("low_level_feature_key", low_key, available)
+        low = _check_given("low_level_feature_key", low_key, low_wanted,
+                           available)
         if low >= pooled:
             raise ValueError(
                 f"`low_level_feature_key`={low_key!r} must be finer than the "
