@@ -195,11 +195,11 @@ class MaskedImageModel(MaskedImageInputs, Task):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
+        images = self._unpack(x)[0]
         if self.check_inputs:
-            images = ops.cast(self._unpack(x)[0], "float32")
             self.nonfinite_inputs.update_state(
-                ops.sum(ops.cast(ops.logical_not(ops.isfinite(images)),
-                                 "float32"))
+                ops.sum(ops.cast(ops.logical_not(
+                    ops.isfinite(ops.cast(images, "float32"))), "float32"))
             )
         loss = self.masked_loss(x, y_pred)
         # Regularisation losses are per model, not per replica: each of N
@@ -207,7 +207,7 @@ class MaskedImageModel(MaskedImageInputs, Task):
         _, replicas = replica_position()
         for extra in self.losses:
             loss = loss + ops.cast(extra, "float32") / replicas
-        return reported_as_global_loss(loss, self._unpack(x)[0])
+        return reported_as_global_loss(loss, images)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`; with `check_inputs=True` it adds a
