@@ -1,3 +1,4 @@
+import faulthandler
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,3 +34,24 @@ def images():
 
     pixels, _ = synthetic_scenes(32, image_size=32, seed=0)
     return normalize(pixels)
+
+
+# How long a pytest-xdist worker may stay alive after its last test before it
+# prints every thread's stack and exits. A worker normally waits there only
+# until the other worker's last test ends (a few minutes at most).
+WORKER_EXIT_WATCHDOG_SECONDS = 600
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    """A worker that hangs after its last test must not stall the run.
+
+    A CI run once sat at [100%] until CI's time limit: every test had
+    reported, and a worker never said it was finished. xdist counts a
+    worker that dies after its last test as down, not as a failure, so
+    exiting here keeps the run's verdict the tests' and prints where the
+    worker hung (on stderr).
+    """
+    if hasattr(session.config, "workerinput"):
+        faulthandler.dump_traceback_later(
+            WORKER_EXIT_WATCHDOG_SECONDS, exit=True)
