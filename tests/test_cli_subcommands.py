@@ -20,7 +20,7 @@ def report(folder):
 def pretrained(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "pre")
     cli.main(["pretrain", "--num-images", "64", "--epochs", "1",
-              "--batch-size", "32", "--image-size", "16",
+              "--batch-size", "32", "--image-size", "16", "--depth", "1",
               "--mask-patch-size", "8", "--output", out])
     return out
 
@@ -35,6 +35,7 @@ def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
     assert set(metrics) >= {"validation_accuracy", "test_accuracy"}
     model = keras.saving.load_model(os.path.join(ft, "model.keras"))
     assert isinstance(model, SimMIMClassifier)
+    assert model.backbone.num_layers == 1  # the pretrained --depth 1
     # Rerunning the finished command does not train again.
     before = os.path.getmtime(os.path.join(ft, "model.keras"))
     cli.main(flags)
@@ -46,16 +47,16 @@ def test_finetune_evaluate_probe_inpaint(pretrained, tmp_path):
 
     pr = str(tmp_path / "pr")
     cli.main(["probe", "--from", pretrained, "--labels-fraction", "0.1",
-              "--feature-layer", "2", "--probe-epochs", "5", "--output", pr])
+              "--feature-layer", "1", "--probe-epochs", "5", "--output", pr])
     probed = report(pr)
-    assert probed["feature_layer"] == 2
+    assert probed["feature_layer"] == 1
     # --batch-size is the linear classifier's (256 features by default).
     saved = json.load(open(os.path.join(pr, "report.json")))
     assert saved["settings"]["batch_size"] == 256
     # The same command again: already done, nothing rewritten.
     before = os.path.getmtime(os.path.join(pr, "report.json"))
     cli.main(["probe", "--from", pretrained, "--labels-fraction", "0.1",
-              "--feature-layer", "2", "--probe-epochs", "5", "--output", pr])
+              "--feature-layer", "1", "--probe-epochs", "5", "--output", pr])
     assert os.path.getmtime(os.path.join(pr, "report.json")) == before
     assert 0.0 <= probed["test_knn_accuracy"] <= 1.0
 
@@ -73,7 +74,7 @@ def test_finetune_from_scratch_guards_its_folder(tmp_path):
     # The scratch baseline (no --from), at 16 px.
     out = str(tmp_path / "ft")
     flags = ["finetune", "--labels-fraction", "0.02", "--image-size", "16",
-             "--output", out]
+             "--depth", "1", "--output", out]
     cli.main(flags + ["--epochs", "1"])
     assert report(out)["test_accuracy"] >= 0.0
     # A finished 1-epoch run is not silently replaced by a 2-epoch one.
@@ -94,6 +95,7 @@ def test_pretrain_on_a_folder_of_images(tmp_path):
     with pytest.warns(UserWarning, match="bad.png"):
         cli.main(["pretrain", "--data", str(folder), "--epochs", "1",
                   "--batch-size", "4", "--image-size", "16", "--output", out,
+                  "--depth", "1",
                   "--mask-strategy", "grid", "--loss", "mse", "--head",
                   "mlp"])
     history = json.load(open(os.path.join(out, "history.json")))
@@ -147,7 +149,7 @@ def test_upscale_from_pretrained_and_from_scratch(pretrained, tmp_path):
 
     scratch = str(tmp_path / "scratch")
     cli.main(["upscale", "--image-size", "16", "--scale", "4", "--epochs",
-              "1", "--batch-size", "256", "--split", "validation",
+              "1", "--batch-size", "256", "--depth", "1", "--split", "validation",
               "--output", scratch])
     assert report(scratch)["scale"] == 4
     with pytest.raises(SystemExit):

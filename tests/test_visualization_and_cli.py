@@ -90,7 +90,7 @@ def test_pretrain_command_writes_outputs(tmp_path):
     out = str(tmp_path / "run")
     cli.main([
         "pretrain", "--epochs", "2", "--num-images", "64",
-        "--batch-size", "32", "--output", out,
+        "--batch-size", "32", "--depth", "1", "--output", out,
         "--backend", keras.backend.backend(),
     ])
     assert sorted(os.listdir(out)) == [
@@ -103,13 +103,16 @@ def test_pretrain_command_writes_outputs(tmp_path):
     history = json.load(open(os.path.join(out, "history.json")))
     assert len(history["history"]["loss"]) == 2
     assert history["backend"] == keras.backend.backend()
+    assert history["settings"]["depth"] == 1
     model = keras.saving.load_model(os.path.join(out, "model.keras"))
     assert isinstance(model, SimMIMModel)
+    assert model.backbone.num_layers == 1
     SimMIMModel.from_preset(os.path.join(out, "preset"))
     # An existing output folder is never silently overwritten: another
     # run's settings are refused, and so is a folder of other files.
     with pytest.raises(SystemExit, match="--epochs 2 -> 1"):
-        cli.main(["pretrain", "--epochs", "1", "--output", out])
+        cli.main(["pretrain", "--epochs", "1", "--depth", "1", "--output",
+                  out])
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
@@ -125,7 +128,7 @@ def test_pretrain_command_writes_outputs(tmp_path):
 def test_pretrain_command_with_other_backbones(tmp_path, backbone, backbone_cls):
     out = str(tmp_path / backbone)
     cli.main([
-        "pretrain", "--backbone", backbone, "--epochs", "1",
+        "pretrain", "--backbone", backbone, "--epochs", "1", "--depth", "1",
         "--num-images", "32", "--batch-size", "32", "--output", out,
         "--backend", keras.backend.backend(),
     ])

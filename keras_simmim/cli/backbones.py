@@ -2,33 +2,36 @@
 
 import os
 
+from keras_simmim.cli import common
 
-def vit(image_shape, patch_size):
+
+def vit(image_shape, patch_size, depth=None):
     import keras_hub
 
     return keras_hub.models.ViTBackbone(
-        image_shape=image_shape, patch_size=patch_size, num_layers=4,
-        num_heads=4, hidden_dim=128, mlp_dim=256,
+        image_shape=image_shape, patch_size=patch_size,
+        num_layers=depth or 4, num_heads=4, hidden_dim=128, mlp_dim=256,
     )
 
 
-def swin(image_shape, patch_size):
+def swin(image_shape, patch_size, depth=None):
     import keras_hub
 
     return keras_hub.models.SwinTransformerBackbone(
         image_shape=image_shape, patch_size=patch_size, embed_dim=48,
-        depths=(2, 2), num_heads=(3, 6), window_size=4,
+        depths=(depth or 2,) * 2, num_heads=(3, 6), window_size=4,
         drop_path=0.0,  # the SimMIM recipe for Swin
     )
 
 
-def resnet(image_shape, patch_size):
+def resnet(image_shape, patch_size, depth=None):
     import keras_hub
 
     del patch_size  # a CNN has none; masks align with its stride
     return keras_hub.models.ResNetBackbone(
         input_conv_filters=[64], input_conv_kernel_sizes=[3],
-        stackwise_num_filters=[64, 128], stackwise_num_blocks=[2, 2],
+        stackwise_num_filters=[64, 128],
+        stackwise_num_blocks=[depth or 2] * 2,
         stackwise_num_strides=[1, 2], block_type="basic_block",
         image_shape=image_shape,
     )
@@ -39,6 +42,21 @@ BACKBONE_HELP = (
     "Backbone family: vit (width 128, depth 4), swin (embed 48, depths "
     "2-2, stride 8) or resnet (keras-hub ResNet, 2 stages, stride 8)."
 )
+
+
+def add_depth_flag(parser, note=""):
+    """`--depth`: the size of a `--backbone` the command builds."""
+    parser.add_argument(
+        "--depth", type=common.positive_int, default=None,
+        help="Transformer blocks of a vit (default 4), or blocks per stage "
+        "of a swin or resnet (default 2)." + note,
+    )
+
+
+def build_backbone(args, image_shape):
+    """A random-init `--backbone` of `--depth` for `image_shape`."""
+    return DEMO_BACKBONES[args.backbone](
+        image_shape, args.patch_size, args.depth)
 
 
 def load_pretrained(source):
@@ -76,6 +94,6 @@ def downstream_backbone(args):
         return model.backbone, f"pretrained ({args.from_})"
     image_shape = (args.image_size, args.image_size, 3)
     return (
-        DEMO_BACKBONES[args.backbone](image_shape, args.patch_size),
+        build_backbone(args, image_shape),
         f"random init {args.backbone}",
     )

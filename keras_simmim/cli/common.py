@@ -107,8 +107,16 @@ def ensure_backend(backend, argv):
     os.execve(sys.executable, command, env)
 
 
+# Settings added after runs were made without them: recorded only when
+# given, so the folders and fingerprints of those runs are unchanged (they
+# resume, and rerunning a finished command still finds its results).
+ONLY_WHEN_GIVEN = ("channels", "depth")
+
+
 def fingerprint(args, names):
-    return {name: getattr(args, name) for name in names}
+    """`{name: value}` of the settings `names` that define a run."""
+    return {name: getattr(args, name) for name in names
+            if not (name in ONLY_WHEN_GIVEN and getattr(args, name) is None)}
 
 
 def default_output(command, settings):

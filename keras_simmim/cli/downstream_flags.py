@@ -4,6 +4,7 @@ from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.backbones import BACKBONE_HELP
 from keras_simmim.cli.backbones import DEMO_BACKBONES
+from keras_simmim.cli.backbones import add_depth_flag
 
 
 def add_backbone_flags(parser):
@@ -17,6 +18,7 @@ def add_backbone_flags(parser):
     parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
                         default="vit",
                         help=BACKBONE_HELP + " Used without --from.")
+    add_depth_flag(parser, " Used without --from.")
     parser.add_argument(
         "--image-size", type=common.positive_int, default=32,
         help="Side of the images in pixels (a --from backbone built for a "

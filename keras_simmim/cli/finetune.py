@@ -16,6 +16,7 @@ RUN_SETTINGS = (
     "from_", "backbone", "image_size", "patch_size", "data",
     "labels_fraction", "epochs", "batch_size", "learning_rate",
     "layer_decay", "weight_decay", "label_smoothing", "augment", "seed",
+    "depth",
 )
 
 

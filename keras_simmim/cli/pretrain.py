@@ -10,13 +10,15 @@ from keras_simmim.cli import common
 from keras_simmim.cli import sources
 from keras_simmim.cli.backbones import BACKBONE_HELP
 from keras_simmim.cli.backbones import DEMO_BACKBONES
+from keras_simmim.cli.backbones import add_depth_flag
+from keras_simmim.cli.backbones import build_backbone
 from keras_simmim import SimMIMModel
 
 # Settings that define a run: resuming needs the same ones.
 RUN_SETTINGS = (
     "data", "backbone", "epochs", "image_size", "batch_size", "num_images",
     "patch_size", "mask_patch_size", "mask_ratio", "learning_rate", "augment",
-    "seed", "mask_strategy", "loss", "head",
+    "seed", "mask_strategy", "loss", "head", "channels", "depth",
 )
 
 
@@ -35,6 +37,7 @@ def add_parser(commands):
     )
     parser.add_argument("--backbone", choices=sorted(DEMO_BACKBONES),
                         default="vit", help=BACKBONE_HELP)
+    add_depth_flag(parser)
     parser.add_argument("--epochs", type=common.positive_int, default=40,
                         help="Passes over the training images.")
     parser.add_argument("--image-size", type=common.positive_int, default=32,
@@ -93,7 +96,7 @@ def build_model(args, steps_per_epoch, channels=3):
 
     image_shape = (args.image_size, args.image_size, channels)
     model = SimMIMModel(
-        DEMO_BACKBONES[args.backbone](image_shape, args.patch_size),
+        build_backbone(args, image_shape),
         image_shape=image_shape,
         mask_patch_size=args.mask_patch_size,
         mask_ratio=args.mask_ratio,
@@ -192,10 +195,6 @@ def run(args):
 
     sources.check(args.data)  # before anything is written or trained
     settings = common.fingerprint(args, RUN_SETTINGS)
-    if args.channels is not None:
-        # Only when given, so the folders and fingerprints of runs made
-        # before --channels existed are unchanged (they resume).
-        settings["channels"] = args.channels
     output, checkpoints, resume = common.prepare_output(
         args.output, args.overwrite, settings, "pretrain"
     )

@@ -12,7 +12,7 @@ from keras_simmim.cli.downstream_flags import training_subset
 SETTINGS = (
     "from_", "backbone", "image_size", "patch_size", "data",
     "labels_fraction", "feature_layer", "probe_epochs", "learning_rate",
-    "batch_size", "k", "seed",
+    "batch_size", "k", "seed", "depth",
 )
 
 

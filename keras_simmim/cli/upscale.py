@@ -15,6 +15,7 @@ from keras_simmim.cli.pretrain import run_epochs
 RUN_SETTINGS = (
     "from_", "backbone", "image_size", "patch_size", "data", "scale",
     "epochs", "batch_size", "learning_rate", "layer_decay", "augment", "seed",
+    "depth",
 )
 
 

@@ -71,6 +71,7 @@ def pretrained(photos, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("runs") / "pre")
     printed = run_cli([
         "pretrain", "--data", photos, "--epochs", "1", "--batch-size", "8",
+        "--depth", "1",
         "--image-size", str(SIZE), "--mask-patch-size", "8", "--output", out,
     ])
     return out, printed
@@ -214,7 +215,7 @@ def test_class_folders_without_a_split(classes, pretrained, tmp_path):
     ft = str(tmp_path / "ft")
     printed = run_cli(["finetune", "--data", classes, "--image-size",
                        str(SIZE), "--epochs", "1", "--batch-size", "8",
-                       "--output", ft])
+                       "--depth", "1", "--output", ft])
     assert "18 images found" in printed and "3 classes" in printed
     assert "(12 images in 3 classes for training" in printed
     metrics = report(ft)["metrics"]
@@ -230,7 +231,7 @@ def test_class_folders_without_a_split(classes, pretrained, tmp_path):
 
     pr = str(tmp_path / "pr")
     printed = run_cli(["probe", "--from", pretrained[0], "--data", classes,
-                       "--feature-layer", "2", "--probe-epochs", "2",
+                       "--feature-layer", "1", "--probe-epochs", "2",
                        "--output", pr])
     assert "12 training images in 3 classes" in printed
     assert {"validation_probe_accuracy", "test_probe_accuracy"} <= set(

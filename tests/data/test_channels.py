@@ -194,7 +194,8 @@ def test_pretrain_and_inpaint_commands_on_a_grey_folder(tmp_path):
     out = str(tmp_path / "run")
     cli.main([
         "pretrain", "--data", data, "--epochs", "1", "--image-size", "16",
-        "--batch-size", "8", "--mask-patch-size", "8", "--output", out,
+        "--batch-size", "8", "--mask-patch-size", "8", "--depth", "1",
+        "--output", out,
         "--backend", keras.backend.backend(),
     ])
     assert {"model.keras", "preset", "previews", "reconstructions.png",

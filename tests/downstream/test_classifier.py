@@ -17,7 +17,7 @@ from tests.conftest import to_numpy
 
 
 def test_layer_decay_multipliers_per_layer():
-    vit = tiny_vit()
+    vit = tiny_vit(num_layers=2)
     scales = layer_decay_multipliers(vit, 0.5)
     embedding = [v.path for v in vit.layers[1].weights]
     assert embedding and all(scales[p] == 0.125 for p in embedding)
@@ -97,7 +97,7 @@ def test_finetuning_learns_and_round_trips(tmp_path, images):
 
 
 def test_frozen_probe_trains_only_the_head(images):
-    vit = tiny_vit()
+    vit = tiny_vit(num_layers=2)
     frozen = [to_numpy(v).copy() for v in vit.weights]
     probe = SimMIMClassifier(vit, num_classes=3, feature_layer=1,
                              freeze_backbone=True, head_norm="batch")
@@ -108,11 +108,11 @@ def test_frozen_probe_trains_only_the_head(images):
     for a, v in zip(frozen, vit.weights):
         np.testing.assert_array_equal(a, to_numpy(v))
     with pytest.raises(ValueError, match=r"feature_layer.*\[1, 2\]"):
-        SimMIMClassifier(tiny_vit(), num_classes=3, feature_layer=3)
+        SimMIMClassifier(vit, num_classes=3, feature_layer=3)
 
 
 def test_intermediate_features_are_the_blocks_outputs(images):
-    vit = tiny_vit()
+    vit = tiny_vit(num_layers=2)
     final = extract_features(vit, images[:4])
     # Block 2's output, pooled, before the final LayerNorm.
     tokens = vit.layers[1](images[:4])  # patch + position embedding

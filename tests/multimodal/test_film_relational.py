@@ -65,7 +65,7 @@ def image_backbone(family):
             stackwise_num_strides=[1, 2], block_type="basic_block",
             image_shape=(SIZE, SIZE, 3))
     if family == "vit":
-        return tiny_vit(image_shape=(SIZE, SIZE, 3), patch_size=4)
+        return tiny_vit(image_shape=(SIZE, SIZE, 3), patch_size=4, num_layers=2)
     if family == "swin":
         return keras_hub.models.SwinTransformerBackbone(
             image_shape=(SIZE, SIZE, 3), patch_size=4, embed_dim=8,

@@ -22,7 +22,7 @@ from tests.conftest import to_numpy
 # 64 training images in batches of 32: 2 steps per epoch.
 FLAGS = [
     "pretrain", "--epochs", "3", "--num-images", "64", "--batch-size", "32",
-    "--seed", "5",
+    "--seed", "5", "--depth", "1",
 ]
 
 
@@ -95,7 +95,7 @@ def test_resume_refuses_other_settings(tmp_path):
         json.dumps({"epoch": 1, "history": {}, "fingerprint": dict(
             backbone="vit", epochs=3, image_size=32, batch_size=32,
             num_images=64, patch_size=4, mask_patch_size=8, mask_ratio=0.6,
-            learning_rate=1e-3, seed=4,
+            learning_rate=1e-3, seed=4, depth=1,
         )})
     )
     with pytest.raises(SystemExit, match="--seed 4 -> 5"):
