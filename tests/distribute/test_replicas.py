@@ -144,7 +144,7 @@ runs.append(train(distributed(keras.distribution.DataParallel(devices=devices)))
 runs.append(train(distributed(keras.distribution.ModelParallel(
     layout_map=transformer_layout_map(mesh), batch_dim_name="batch"))))
 specs = {{v.path: list(v.value.sharding.spec) for v in runs[-1][0].weights
-          if v.path.startswith("vit_encoder/transformer_block_0/")}}
+          if v.path.startswith("vit_encoder/transformer_block_1/")}}
 others = {{kind: compare([
     train(contextlib.nullcontext(), kind),
     train(distributed(keras.distribution.DataParallel(devices=devices)), kind),
@@ -223,7 +223,7 @@ def test_jax_data_and_model_parallel_match_one_device():
     np.testing.assert_allclose(model_parallel, one, rtol=1e-5)
     assert max(result["weight_diff"]) < 1e-5
     specs = result["specs"]
-    prefix = "vit_encoder/transformer_block_0/"
+    prefix = "vit_encoder/transformer_block_1/"
     assert specs[prefix + "mha/query/kernel"] == [None, "model", None]
     assert specs[prefix + "mha/attention_output/kernel"] == ["model", None, None]
     assert specs[prefix + "mlp/dense_1/kernel"] == [None, "model"]
