@@ -125,7 +125,9 @@ report(runs, {{"others": others, "finetune_loss": [loss for _, loss in tuned],
 
 JAX_SCRIPT = """
 import os
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+# Added to the caller's XLA_FLAGS (CI compiles at optimisation level 0).
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=4")
 import contextlib
 """ + COMMON + """
 from keras_simmim.distribute import transformer_layout_map

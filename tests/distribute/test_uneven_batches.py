@@ -65,7 +65,9 @@ print("RESULT", json.dumps(result))
 
 JAX_SCRIPT = """
 import json, os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+# Added to the caller's XLA_FLAGS (CI compiles at optimisation level 0).
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=2")
 import keras, numpy as np
 sys.path.insert(0, {root!r})
 from keras_simmim import SimMIMModel
