@@ -10,6 +10,7 @@ from keras_simmim.data.detection import convert_boxes
 from keras_simmim.data.detection import load_digit_detection
 from keras_simmim.data.digits import load_digits
 from keras_simmim.data.segmentation import DIGIT_SEGMENTATION_CLASSES
+from keras_simmim.data.segmentation import check_segmentation_targets
 from keras_simmim.data.segmentation import load_digit_segmentation
 from keras_simmim.data.loaders import from_arrays
 from keras_simmim.data.loaders import from_folder
@@ -45,6 +46,7 @@ __all__ = [
     "SHAPE_NAMES",
     "channel_statistics",
     "check_detection_targets",
+    "check_segmentation_targets",
     "convert_boxes",
     "denormalize",
     "from_arrays",

@@ -79,3 +79,76 @@ def load_digit_segmentation(
     if channels == 3:
         images = np.repeat(images, 3, axis=-1)
     return np.ascontiguousarray(images), masks
+
+
+def check_segmentation_targets(masks, num_classes, image_shape=None,
+                               num_images=None, name="y"):
+    """Checks per-pixel class ids before training; raises on the first fault.
+
+    Sparse cross-entropy does not look at its targets the same way on every
+    backend: a class id past the head is an error on TensorFlow, an index
+    error on torch and a silently wrong loss on JAX; label maps of another
+    size fail deep inside the loss. This names the fault instead.
+
+    Args:
+        masks: array-like `(n, H, W)` or `(n, H, W, 1)` of class ids:
+            integers (any int dtype, or floats holding whole numbers).
+        num_classes: int, the ids must lie in `[0, num_classes)`.
+        image_shape: `(H, W)` or `(H, W, C)` the masks must match, or None.
+        num_images: int, the number of images the masks go with, or None.
+        name: str, the argument's name in the messages (`"y"`).
+
+    Raises:
+        ValueError: wrong rank or size, not whole numbers, ids out of range,
+            a count that differs from `num_images`. Each message names
+            `name` and what was expected.
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_segmentation_targets(np.zeros((2, 8, 8), "int32"), 3, (8, 8))
+    >>> check_segmentation_targets(  # doctest: +ELLIPSIS
+    ...     np.full((2, 8, 8), 3), num_classes=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: `y` holds class ids outside [0, 3): found 3. ...
+    """
+    values = np.asarray(masks)
+    shape = values.shape
+    if values.ndim == 4 and shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim != 3:
+        raise ValueError(
+            f"`{name}` must be per-pixel class ids of shape (n, H, W) or "
+            f"(n, H, W, 1). Received: shape {shape}."
+        )
+    if num_images is not None and len(values) != num_images:
+        raise ValueError(
+            f"`{name}` holds {len(values)} label maps for {num_images} "
+            "images; pass one label map per image."
+        )
+    if image_shape is not None:
+        height, width = tuple(image_shape)[:2]
+        if (height is not None and values.shape[1] != height) or (
+                width is not None and values.shape[2] != width):
+            raise ValueError(
+                f"`{name}`: label maps must be {height}x{width}, the size of "
+                f"the images. Received: shape {shape}."
+            )
+    if values.dtype.kind not in "iub":
+        if values.dtype.kind != "f" or not np.all(
+                np.isfinite(values) & (values == np.round(values))):
+            raise ValueError(
+                f"`{name}` must hold whole-number class ids; received dtype "
+                f"{values.dtype} with values that are not whole numbers."
+            )
+    if values.size:
+        low, high = values.min(), values.max()
+        if low < 0 or high >= num_classes:
+            bad = high if high >= num_classes else low
+            raise ValueError(
+                f"`{name}` holds class ids outside [0, {num_classes}): found "
+                f"{int(bad)}. Ids are 0..num_classes - 1 (num_classes="
+                f"{num_classes}); build the segmenter with more classes or "
+                "remap the labels."
+            )

@@ -20,6 +20,7 @@ from keras_simmim.downstream.layer_decay import LayerDecayAdamW
 from keras_simmim.downstream.layer_decay import layer_decay_multipliers
 from keras_simmim.training.schedules import warmup_cosine
 from keras_simmim.downstream.probe import fit_linear_probe
+from keras_simmim.downstream.segmentation import SemanticSegmenter
 from keras_simmim.downstream.segmentation import build_segmenter
 from keras_simmim.downstream.super_resolution import SuperResolutionModel
 from keras_simmim.downstream.super_resolution import bicubic_upscale
@@ -34,6 +35,7 @@ __all__ = [
     "SimMIMClassifier",
     "SimpleFeaturePyramid",
     "SmoothedSparseCrossEntropy",
+    "SemanticSegmenter",
     "SuperResolutionModel",
     "biharmonic_fill",
     "bicubic_upscale",

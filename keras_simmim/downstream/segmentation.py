@@ -8,6 +8,7 @@ import keras
 import keras_hub
 
 from keras_simmim.backbones.pyramid import pyramid_encoder
+from keras_simmim.data.segmentation import check_segmentation_targets
 from keras_simmim.downstream.detection import backbone_and_image_shape
 from keras_simmim.utils.validation import check_positive_int
 
@@ -15,6 +16,70 @@ from keras_simmim.utils.validation import check_positive_int
 DEFAULT_POOLING_LEVEL = 4
 # DeepLabV3+'s decoder: the stride-4 map as the low-level feature.
 DEFAULT_LOW_LEVEL = 2
+
+
+@keras.saving.register_keras_serializable(package="keras_simmim")
+class SemanticSegmenter(keras_hub.models.DeepLabV3ImageSegmenter):
+    """keras-hub's `DeepLabV3ImageSegmenter` that checks its class-id
+    targets: what `build_segmenter` returns.
+
+    Sparse cross-entropy treats bad targets differently on each backend (an
+    error on TensorFlow, an index error on torch, a silently wrong loss on
+    JAX). When `fit`, `evaluate`, `train_on_batch` or `test_on_batch` get
+    arrays (`x` and `y`, or `validation_data=(x, y)`), the label maps are
+    checked first with `keras_simmim.data.check_segmentation_targets`: one
+    per image, the images' height and width, whole-number ids in
+    `[0, num_classes)`. Datasets and generators are passed through as they
+    are (check their arrays before building them). Everything else is
+    keras-hub's: the same constructor, config and `.keras` format.
+
+    Raises:
+        ValueError: from those methods, naming `y` (or `validation_data`)
+            and what was expected.
+
+    Example:
+
+    >>> import keras_hub, numpy as np
+    >>> vit = keras_hub.models.ViTBackbone(
+    ...     image_shape=(32, 32, 3), patch_size=4, num_layers=1, num_heads=2,
+    ...     hidden_dim=32, mlp_dim=64)
+    >>> segmenter = build_segmenter(vit, num_classes=3)
+    >>> isinstance(segmenter, SemanticSegmenter)
+    True
+    >>> images = np.zeros((2, 32, 32, 3), "float32")
+    >>> segmenter.fit(images, np.full((2, 32, 32), 3))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `y` holds class ids outside [0, 3): found 3. ...
+    """
+
+    def _check(self, x, y, name):
+        if y is None or x is None or isinstance(x, dict):
+            return
+        if not hasattr(x, "shape") or not hasattr(y, "shape"):
+            return  # a dataset, generator or list: not checked here
+        check_segmentation_targets(
+            keras.ops.convert_to_numpy(y), self.num_classes,
+            image_shape=tuple(x.shape)[1:3], num_images=x.shape[0], name=name)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check(x, y, "y")
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and len(validation) >= 2:
+            self._check(validation[0], validation[1], "validation_data")
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check(x, y, "y")
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        self._check(x, y, "y")
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        self._check(x, y, "y")
+        return super().test_on_batch(x, y, *args, **kwargs)
 
 
 def _parse_key(name, key):
@@ -91,14 +156,17 @@ def build_segmenter(
         **kwargs: passed to `DeepLabV3ImageSegmenter` (`activation`, `name`).
 
     Returns:
-        `keras_hub.models.DeepLabV3ImageSegmenter`: `fit(images, class_ids)`
-        with `images` `(B, H, W, C)` and `class_ids` int `(B, H, W)` (or
-        `(B, H, W, 1)`); `predict` returns per-pixel logits
-        `(B, H, W, num_classes)` at the input size.
+        A `SemanticSegmenter` (keras-hub's `DeepLabV3ImageSegmenter` that
+        checks its targets): `fit(images, class_ids)` with `images`
+        `(B, H, W, C)` and `class_ids` int `(B, H, W)` (or `(B, H, W, 1)`);
+        `predict` returns per-pixel logits `(B, H, W, num_classes)` at the
+        input size.
 
     Raises:
         TypeError: a backbone without a feature pyramid (the message names
-            those that have one).
+            those that have one). (Its `fit` and `evaluate` raise
+            `ValueError` for label maps of the wrong shape or class ids out
+            of range: `SemanticSegmenter`.)
         ValueError: `num_classes` not a positive int, levels the backbone
             does not give, a low-level key not finer than the pooled one, an
             `image_shape` the backbone does not take or whose sides do not
@@ -196,7 +264,7 @@ def build_segmenter(
         projection_filters=int(projection_filters),
         image_shape=tuple(image_shape),
     )
-    segmenter = keras_hub.models.DeepLabV3ImageSegmenter(
+    segmenter = SemanticSegmenter(
         backbone=deeplab, num_classes=int(num_classes), preprocessor=None,
         **kwargs)
     # keras-hub's default loss is one-hot cross-entropy; these targets are

@@ -113,5 +113,39 @@ def test_errors_name_the_argument():
         build_segmenter(vit, 3, projection_filters=4.0)
     with pytest.raises(ValueError, match="low_level_feature_key.*P1.*gives"):
         build_segmenter(tiny_swin(), 3, low_level_feature_key="P1")
-    with pytest.raises(TypeError):
+    # A backbone it cannot use: the message says which it can.
+    with pytest.raises(TypeError, match="Supported.*ViTBackbone"):
         build_segmenter(keras.Sequential([keras.layers.Dense(2)]), 3)
+
+
+def test_bad_label_maps_are_refused_before_training():
+    segmenter = build_segmenter(
+        tiny_vit(patch_size=4, image_shape=(32, 32, 3)), num_classes=3,
+        projection_filters=8)
+    images = np.zeros((2, 32, 32, 3), "float32")
+    before = [to_numpy(w).copy() for w in segmenter.trainable_weights]
+    good = np.zeros((2, 32, 32), "int32")
+    cases = [
+        (np.zeros((2, 16, 16), "int32"), "y.*32x32"),       # another size
+        (np.zeros((2, 32, 32, 3), "int32"), "y.*shape"),     # one-hot-like
+        (np.zeros((3, 32, 32), "int32"), "y.*3 label maps for 2"),
+        (np.full((2, 32, 32), 3), r"y.*outside \[0, 3\): found 3"),
+        (np.full((2, 32, 32), -1), r"y.*outside \[0, 3\): found -1"),
+        (np.full((2, 32, 32), 0.5, "float32"), "y.*whole-number"),
+    ]
+    for masks, message in cases:
+        with pytest.raises(ValueError, match=message):
+            segmenter.fit(images, masks, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="y.*outside"):
+        segmenter.evaluate(images, good + 5, verbose=0)
+    with pytest.raises(ValueError, match="y.*outside"):
+        segmenter.train_on_batch(images, good + 3)
+    with pytest.raises(ValueError, match="validation_data.*outside"):
+        segmenter.fit(images, good, validation_data=(images, good + 3),
+                      epochs=1, verbose=0)
+    # Nothing trained on the refused targets.
+    for old, new in zip(before, segmenter.trainable_weights):
+        np.testing.assert_array_equal(old, to_numpy(new))
+    # Good targets, also as (n, H, W, 1) and whole-number floats, train.
+    segmenter.fit(images, good[..., None].astype("float32"), epochs=1,
+                  verbose=0)
