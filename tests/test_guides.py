@@ -39,6 +39,7 @@ RUNS_ON = {
     "inpaint": "torch",
     "image_text_qa": "torch",
     "retrieval": "torch",
+    "detect": "torch",
 }
 
 
