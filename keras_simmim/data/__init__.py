@@ -11,6 +11,7 @@ from keras_simmim.data.detection import load_digit_detection
 from keras_simmim.data.digits import load_digits
 from keras_simmim.data.segmentation import DIGIT_SEGMENTATION_CLASSES
 from keras_simmim.data.segmentation import check_segmentation_targets
+from keras_simmim.data.segmentation import load_sort_of_clevr_segmentation
 from keras_simmim.data.segmentation import load_digit_segmentation
 from keras_simmim.data.loaders import from_arrays
 from keras_simmim.data.loaders import from_folder
@@ -60,6 +61,7 @@ __all__ = [
     "load_digits",
     "load_sort_of_clevr",
     "load_sort_of_clevr_detection",
+    "load_sort_of_clevr_segmentation",
     "normalize",
     "sort_of_clevr",
     "stratified_subset",

@@ -5,6 +5,10 @@ import numpy as np
 
 from keras_simmim.data.detection import checked_canvas_arguments
 from keras_simmim.data.detection import draw_digit_canvases
+from keras_simmim.data.shape_detection import CLEVR_CLASSES
+from keras_simmim.data.sort_of_clevr import COLORS
+from keras_simmim.data.sort_of_clevr import load_sort_of_clevr
+from keras_simmim.utils.validation import check_choice
 
 # Class 0 is the background; digit d is class d + 1.
 DIGIT_SEGMENTATION_CLASSES = ("background",) + tuple(str(d) for d in range(10))
@@ -79,6 +83,59 @@ def load_digit_segmentation(
     if channels == 3:
         images = np.repeat(images, 3, axis=-1)
     return np.ascontiguousarray(images), masks
+
+
+def load_sort_of_clevr_segmentation(split="train", num_images=None,
+                                    image_size=75, classes="shape"):
+    """Sort-of-CLEVR scenes with a class on every pixel.
+
+    The images of `load_sort_of_clevr` (same splits, same pixels): six
+    objects (a square or a circle of each colour in `COLORS`) on white.
+    Every pixel an object covers is class `1 + label`, where the label is
+    the object's shape, colour or both, as in
+    `load_sort_of_clevr_detection`; the background is class 0. Objects
+    never overlap, and each is drawn in its own exact colour, so the masks
+    are the objects' pixels themselves.
+
+    Args:
+        split: `"train"`, `"validation"` or `"test"`.
+        num_images: int or None, the first images of the split (None: all,
+            9,800 / 200 / 1,000).
+        image_size: int, the side in pixels.
+        classes: `"shape"` (classes: background, square, circle),
+            `"color"` (background and the six colours) or `"color_shape"`
+            (background and the 12 pairs, `1 + 2 * color + shape`); the
+            object names are `CLEVR_CLASSES[classes]`.
+
+    Returns:
+        `(images, masks)`: uint8 `(n, image_size, image_size, 3)` and int32
+        `(n, image_size, image_size)` class ids in
+        `0..len(CLEVR_CLASSES[classes])`.
+
+    Raises:
+        ValueError: an unknown `split` or `classes`, or a bad size.
+
+    Example:
+
+    >>> images, masks = load_sort_of_clevr_segmentation(
+    ...     "test", num_images=2, image_size=64, classes="color")
+    >>> images.shape, masks.shape, sorted(set(masks[0].ravel().tolist()))
+    ((2, 64, 64, 3), (2, 64, 64), [0, 1, 2, 3, 4, 5, 6])
+    >>> bool(((masks > 0) == (images != 255).any(axis=-1)).all())
+    True
+    """
+    check_choice("classes", classes, tuple(CLEVR_CLASSES))
+    scenes = load_sort_of_clevr(split, num_images=num_images,
+                                image_size=image_size)
+    images, shapes = scenes["images"], scenes["shapes"]
+    masks = np.zeros(images.shape[:3], "int32")
+    for index, colour in enumerate(COLORS.values()):
+        where = (images == np.asarray(colour, "uint8")).all(axis=-1)
+        label = {"shape": shapes[:, index], "color": np.full_like(
+            shapes[:, index], index), "color_shape": 2 * index + shapes[
+            :, index]}[classes]
+        masks = np.where(where, 1 + label[:, None, None], masks)
+    return images, masks
 
 
 def check_segmentation_targets(masks, num_classes, image_shape=None,

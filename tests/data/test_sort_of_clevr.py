@@ -1,6 +1,9 @@
 import numpy as np
 import pytest
 
+from keras_simmim.data import CLEVR_CLASSES
+from keras_simmim.data import load_sort_of_clevr_detection
+from keras_simmim.data import load_sort_of_clevr_segmentation
 from keras_simmim.data.sort_of_clevr import ANSWERS
 from keras_simmim.data.sort_of_clevr import COLORS
 from keras_simmim.data.sort_of_clevr import language_prior_accuracy
@@ -74,3 +77,28 @@ def test_language_prior_by_hand():
     # "a?" -> 1 (2 of 3), "b?" -> 2, unseen "c?" -> overall mode 1.
     got = language_prior_accuracy(train, test)
     assert got == {"all": 0.75, "relational": 0.5, "non_relational": 1.0}
+
+
+@pytest.mark.parametrize("classes", ["shape", "color", "color_shape"])
+def test_segmentation_masks_are_the_objects_pixels_with_their_class(classes):
+    images, masks = load_sort_of_clevr_segmentation(
+        "validation", num_images=6, image_size=48, classes=classes)
+    same, targets = load_sort_of_clevr_detection(
+        "validation", num_images=6, image_size=48, classes=classes)
+    np.testing.assert_array_equal(images, same)
+    assert masks.shape == (6, 48, 48) and masks.dtype == np.int32
+    # Background exactly where the image is white.
+    np.testing.assert_array_equal(masks == 0, (images == 255).all(axis=-1))
+    for n in range(6):
+        # Object k is drawn in the k-th colour: all its pixels carry its
+        # detection label + 1 and lie inside its detection box.
+        for k, rgb in enumerate(COLORS.values()):
+            pixels = (images[n] == rgb).all(axis=-1)
+            x0, y0, x1, y1 = targets["boxes"][n, k].astype(int)
+            inside = np.zeros((48, 48), bool)
+            inside[y0:y1, x0:x1] = True
+            assert pixels.any() and not (pixels & ~inside).any()
+            assert (masks[n][pixels] == 1 + targets["labels"][n, k]).all()
+    assert masks.max() <= len(CLEVR_CLASSES[classes])
+    with pytest.raises(ValueError, match="classes"):
+        load_sort_of_clevr_segmentation("test", 1, classes="size")
