@@ -26,6 +26,13 @@ Protocol, the same for every labelled fraction (`--fractions`):
   (`keras.metrics.MeanIoU`; the grid widens by a factor of 2 past an edge
   that wins); every seed then runs with that choice and reads the test
   canvases once. Differences are paired by seed (paired t-test, ddof 1).
+- `--modes finetune frozen` also lets each arm choose, on validation, to
+  keep its backbone frozen (only the pyramid and DeepLabV3+ head train):
+  the choice is made the same way for both arms.
+
+Pretrained weights can be kept across runs (`--cache DIR`: one file per
+seed and pretraining setting), so a second run with other modes or
+fractions does not pretrain again.
 """
 
 import argparse
@@ -74,9 +81,10 @@ def labelled(fraction, seed, total):
         total, count, replace=False))
 
 
-def finetune(weights, seed, fraction, lr, data, args):
+def finetune(weights, seed, fraction, lr, data, args, mode="finetune"):
     """Fine-tunes a segmenter on `weights` with seed `seed`'s labelled
-    subset; returns mean IoU on validation and test."""
+    subset (`mode="frozen"`: the backbone stays as it is); returns mean IoU
+    on validation and test."""
     encoder = backbone(seed)
     encoder.set_weights(weights)
     keras.utils.set_random_seed(seed)
@@ -84,6 +92,7 @@ def finetune(weights, seed, fraction, lr, data, args):
     segmenter = build_segmenter(
         encoder, num_classes=CLASSES, spatial_pyramid_pooling_key="P3",
         dilation_rates=(1, 2, 3))
+    encoder.trainable = mode != "frozen"
     segmenter.compile(
         optimizer=keras.optimizers.Adam(
             warmup_cosine(lr, total, total // 10), global_clipnorm=10.0),
@@ -103,7 +112,7 @@ def finetune(weights, seed, fraction, lr, data, args):
         x, y = data[split]
         scores[split] = float(segmenter.evaluate(
             x, y, batch_size=64, verbose=0, return_dict=True)["mean_iou"])
-    print(f"    {fraction:g} seed {seed} lr {lr:g}: "
+    print(f"    {fraction:g} seed {seed} {mode} lr {lr:g}: "
           f"{time.time() - start:.0f}s, loss "
           f"{history.history['loss'][-1]:.3f}, validation mIoU "
           f"{100 * scores['validation']:.1f}", flush=True)
@@ -121,6 +130,12 @@ def main(argv=None):
     parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--finetune-lrs", type=float, nargs="+",
                         default=[1e-3, 2e-3])
+    parser.add_argument("--modes", nargs="+", default=["finetune"],
+                        choices=["finetune", "frozen"],
+                        help="What each arm may choose on validation: "
+                        "fine-tune the backbone, keep it frozen, or either.")
+    parser.add_argument("--cache", help="A folder for pretrained weights, "
+                        "reused by later runs with the same settings.")
     parser.add_argument("--quick", action="store_true",
                         help="A few steps of everything, 2 seeds: checks the "
                         "script, measures nothing.")
@@ -149,36 +164,63 @@ def main(argv=None):
                "pretrain_loss": {}, "choices": {}, "rows": {}}
     weights = {}
     for seed in seeds:
-        model = keras_simmim.SimMIMModel(
-            backbone(seed), mask_patch_size=8, mask_ratio=0.6, seed=seed)
-        weights[(seed, "simmim")], loss = pretrain_simmim(
-            model, train_px, args.pretrain_steps, args.pretrain_lr, 32, seed,
-            f"seed {seed}")
+        weights[(seed, "simmim")], loss = pretrained(seed, train_px, args)
         results["pretrain_loss"][str(seed)] = loss
         weights[(seed, "scratch")] = backbone(seed).get_weights()
     for fraction in sorted(args.fractions):
         for arm in ("scratch", "simmim"):
-            # Each arm's own learning rate, on validation, seed 0; the seed-0
-            # run of the chosen rate is that seed's row (its test read once).
-            lr, tried = tune(
-                lambda lr: (lambda s: (s["validation"], s))(finetune(
-                    weights[(0, arm)], 0, fraction, lr, data, args)),
-                args.finetune_lrs, max_extend=1)
+            # Each arm's own mode and learning rate, on validation, seed 0;
+            # the seed-0 run of the choice is that seed's row (its test read
+            # once).
+            best, validation = None, {}
+            for mode in args.modes:
+                lr, tried = tune(
+                    lambda lr: (lambda s: (s["validation"], s))(finetune(
+                        weights[(0, arm)], 0, fraction, lr, data, args,
+                        mode)),
+                    args.finetune_lrs, max_extend=1)
+                validation.update({f"{mode} {v:g}": s[1]["validation"]
+                                   for v, s in sorted(tried.items())})
+                if best is None or tried[lr][0] > best[2][0]:
+                    best = (mode, lr, tried[lr])
+            mode, lr, chosen = best
             key = f"{fraction:g}-{arm}"
-            results["choices"][key] = {
-                "learning_rate": lr,
-                "validation": {f"{v:g}": s[1]["validation"]
-                               for v, s in sorted(tried.items())}}
-            print(f"  {key}: lr {lr:g}", flush=True)
-            rows = [tried[lr][1]["test"]]
+            results["choices"][key] = {"mode": mode, "learning_rate": lr,
+                                       "validation": validation}
+            print(f"  {key}: {mode}, lr {lr:g}", flush=True)
+            rows = [chosen[1]["test"]]
             rows += [finetune(weights[(seed, arm)], seed, fraction, lr, data,
-                              args)["test"] for seed in seeds[1:]]
+                              args, mode)["test"] for seed in seeds[1:]]
             results["rows"][key] = rows
             results["summary"] = summary(results)
             results["seconds"] = round(time.time() - start)
             save_results(args.out, results, markdown)  # progress so far
     results["seconds"] = round(time.time() - start)
     print(save_results(args.out, results, markdown))
+
+
+def pretrained(seed, train_px, args):
+    """SimMIM-pretrained backbone weights and last loss for `seed`, from
+    `args.cache` when a run with the same settings left them there."""
+    name = (f"vit-seed{seed}-steps{args.pretrain_steps}-lr"
+            f"{args.pretrain_lr:g}.npz")
+    path = args.cache and os.path.join(args.cache, name)
+    if path and os.path.exists(path):
+        stored = np.load(path)
+        print(f"  pretrain seed {seed}: from {path}", flush=True)
+        count = len(stored.files) - 1
+        return ([stored[f"w{i}"] for i in range(count)],
+                float(stored["loss"]))
+    model = keras_simmim.SimMIMModel(
+        backbone(seed), mask_patch_size=8, mask_ratio=0.6, seed=seed)
+    weights, loss = pretrain_simmim(
+        model, train_px, args.pretrain_steps, args.pretrain_lr, 32, seed,
+        f"seed {seed}")
+    if path:
+        os.makedirs(args.cache, exist_ok=True)
+        np.savez(path, loss=loss, **{f"w{i}": w for i, w in
+                                     enumerate(weights)})
+    return weights, loss
 
 
 def gain(results, fraction):
@@ -243,12 +285,15 @@ def markdown(results):
             diff = f"{test['mean_diff']:+.1f}{se}{p}"
         lines.append(f"| {100 * fraction:g}% | {count} | {cells[0]} | "
                      f"{cells[1]} | {diff} |")
-    lines += ["", "Learning rates chosen on the validation canvases "
-              "(seed 0, mIoU):", ""]
+    modes = s.get("modes", ["finetune"])
+    lines += ["", f"Modes each arm could choose: {', '.join(modes)} "
+              "(frozen: the backbone does not train). Choices on the "
+              "validation canvases (seed 0, mIoU):", ""]
     for key, choice in results["choices"].items():
         tried = ", ".join(f"{lr}: {100 * v:.1f}"
                           for lr, v in choice["validation"].items())
-        lines.append(f"- {key}: {choice['learning_rate']:g} (tried {tried})")
+        lines.append(f"- {key}: {choice.get('mode', 'finetune')}, lr "
+                     f"{choice['learning_rate']:g} (tried {tried})")
     summ = results.get("summary", {})
     if summ.get("miou_gain") is not None:
         lines += ["", f"Target: SimMIM beats random init by at least "
