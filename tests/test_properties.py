@@ -55,7 +55,7 @@ def mostly(valid, other=anything, odds=4):
 side = mostly(st.integers(1, 3).map(lambda k: 16 * k), st.integers(1, 48))
 
 
-@cases(200)
+@cases(120)
 @given(
     mask_patch_size=mostly(
         st.sampled_from([8, 4, 16, 8, 4, 2, 32, 12, 0, -4]), odds=6
