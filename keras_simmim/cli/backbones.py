@@ -90,6 +90,13 @@ def downstream_backbone(args):
     """`(backbone, description)`: pretrained from `--from`, else a fresh
     random-init `--backbone` (the scratch baseline)."""
     if args.from_ is not None:
+        if getattr(args, "depth", None) is not None:
+            raise SystemExit(
+                f"keras-simmim: --depth {args.depth} sizes a backbone the "
+                "command builds; with --from the pretrained run's backbone "
+                f"({args.from_}) is used as it is. Drop --depth, or drop "
+                "--from to train a random-init backbone of that depth."
+            )
         model = load_pretrained(args.from_)
         return model.backbone, f"pretrained ({args.from_})"
     image_shape = (args.image_size, args.image_size, 3)

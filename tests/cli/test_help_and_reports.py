@@ -127,6 +127,15 @@ def test_evaluate_uses_the_runs_data_and_refuses_another_class_count(
     assert sorted(os.listdir(elsewhere)) == ["ev"]
 
 
+def test_depth_with_from_is_refused_before_any_work(tmp_path):
+    # --depth sizes a backbone the command builds; --from brings its own.
+    for command in ("finetune", "probe", "upscale"):
+        with pytest.raises(SystemExit, match=r"--depth 2 .*--from"):
+            cli.main([command, "--from", str(tmp_path / "run"), "--depth",
+                      "2", "--output", str(tmp_path / command)])
+        assert not (tmp_path / command).exists()
+
+
 def test_a_failed_run_leaves_no_empty_folder(tmp_path, monkeypatch):
     empty = tmp_path / "no-images"
     empty.mkdir()
