@@ -81,14 +81,13 @@ def labelled(fraction, seed, total):
         total, count, replace=False))
 
 
-def finetune(weights, seed, fraction, lr, data, args, mode="finetune"):
-    """Fine-tunes a segmenter on `weights` with seed `seed`'s labelled
-    subset (`mode="frozen"`: the backbone stays as it is); returns mean IoU
-    on validation and test."""
+def compiled_segmenter(weights, seed, lr, total, mode="finetune"):
+    """The benchmark's DeepLabV3+ on a backbone holding `weights`, compiled
+    with Adam, warm-up (a tenth of `total`) + cosine, clipping at 10, and
+    mean IoU (`mode="frozen"`: the backbone does not train)."""
     encoder = backbone(seed)
     encoder.set_weights(weights)
     keras.utils.set_random_seed(seed)
-    total = args.finetune_steps
     segmenter = build_segmenter(
         encoder, num_classes=CLASSES, spatial_pyramid_pooling_key="P3",
         dilation_rates=(1, 2, 3))
@@ -99,11 +98,38 @@ def finetune(weights, seed, fraction, lr, data, args, mode="finetune"):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.MeanIoU(CLASSES, sparse_y_pred=False,
                                        name="mean_iou")])
+    return segmenter
+
+
+def labelled_batches(data, fraction, seed, batch):
+    """Endless shuffled batches of seed `seed`'s labelled canvases."""
     images, masks = data["train"]
     keep = labelled(fraction, seed, len(images))
-    batches = tf.data.Dataset.from_tensor_slices(
+    return tf.data.Dataset.from_tensor_slices(
         (images[keep], masks[keep])).repeat().shuffle(
-        4 * args.batch, seed=seed).batch(args.batch, drop_remainder=True)
+        4 * batch, seed=seed).batch(batch, drop_remainder=True)
+
+
+def load_data():
+    """`(data, train_px)`: normalised images and masks per split, and the
+    training canvases as uint8 for SimMIM's augmentation."""
+    data = {}
+    for split in ("train", "validation", "test"):
+        images, masks = load_digit_segmentation(split, image_size=SIZE,
+                                                **CANVAS)
+        data[split] = (normalize(images), masks)
+        if split == "train":
+            train_px = images
+    return data, train_px
+
+
+def finetune(weights, seed, fraction, lr, data, args, mode="finetune"):
+    """Fine-tunes a segmenter on `weights` with seed `seed`'s labelled
+    subset (`mode="frozen"`: the backbone stays as it is); returns mean IoU
+    on validation and test."""
+    total = args.finetune_steps
+    segmenter = compiled_segmenter(weights, seed, lr, total, mode)
+    batches = labelled_batches(data, fraction, seed, args.batch)
     start = time.time()
     history = segmenter.fit(batches, steps_per_epoch=total, epochs=1,
                             verbose=0)
@@ -149,13 +175,7 @@ def main(argv=None):
         args.out = args.out + "_quick"
 
     start, info = time.time(), run_info()  # the code as it was loaded
-    data, train_px = {}, None
-    for split in ("train", "validation", "test"):
-        images, masks = load_digit_segmentation(split, image_size=SIZE,
-                                                **CANVAS)
-        data[split] = (normalize(images), masks)
-        if split == "train":
-            train_px = images  # uint8, for SimMIM's augmentation
+    data, train_px = load_data()
     canvases = {k: len(v[0]) for k, v in data.items()}
     print(canvases, "canvases", flush=True)
     seeds = list(range(args.seeds))
