@@ -273,6 +273,15 @@ def markdown(results):
         "",
         provenance(results, "benchmarks/dense/segmentation.py"),
         "",
+        "Its flags: `" + " ".join(
+            f"--{k.replace('_', '-')} " + (" ".join(f"{v:g}" for v in value)
+                                          if k == "fractions" else
+                                          " ".join(map(str, value))
+                                          if isinstance(value, list) else
+                                          str(value))
+            for k, value in s.items()
+            if k not in ("quick", "out") and value is not None) + "`.",
+        "",
         f"{SIZE}x{SIZE} digit canvases (train / validation / test): "
         f"{c['train']} / {c['validation']} / {c['test']}, 11 pixel classes "
         f"(ink is {100 * results['ink_fraction']:.0f}% of the test pixels); "
