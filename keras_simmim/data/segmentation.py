@@ -6,6 +6,7 @@ import numpy as np
 from keras_simmim.data.detection import checked_canvas_arguments
 from keras_simmim.data.detection import draw_digit_canvases
 from keras_simmim.data.shape_detection import CLEVR_CLASSES
+from keras_simmim.data.shape_detection import clevr_labels
 from keras_simmim.data.sort_of_clevr import COLORS
 from keras_simmim.data.sort_of_clevr import load_sort_of_clevr
 from keras_simmim.utils.validation import check_choice
@@ -127,14 +128,12 @@ def load_sort_of_clevr_segmentation(split="train", num_images=None,
     check_choice("classes", classes, tuple(CLEVR_CLASSES))
     scenes = load_sort_of_clevr(split, num_images=num_images,
                                 image_size=image_size)
-    images, shapes = scenes["images"], scenes["shapes"]
+    images = scenes["images"]
+    labels = clevr_labels(scenes["shapes"], classes)
     masks = np.zeros(images.shape[:3], "int32")
     for index, colour in enumerate(COLORS.values()):
         where = (images == np.asarray(colour, "uint8")).all(axis=-1)
-        label = {"shape": shapes[:, index], "color": np.full_like(
-            shapes[:, index], index), "color_shape": 2 * index + shapes[
-            :, index]}[classes]
-        masks = np.where(where, 1 + label[:, None, None], masks)
+        masks = np.where(where, 1 + labels[:, index, None, None], masks)
     return images, masks
 
 

@@ -27,6 +27,16 @@ CLEVR_CLASSES = {
 }
 
 
+def clevr_labels(shapes, classes):
+    """Each Sort-of-CLEVR object's class under `classes` (a key of
+    `CLEVR_CLASSES`), from the scenes' `shapes` int `(n, 6)` in `COLORS`
+    order: the shape, the colour's index, or `2 * colour + shape`."""
+    color = np.broadcast_to(np.arange(len(COLORS), dtype="int32"),
+                            shapes.shape)
+    return {"shape": shapes, "color": color,
+            "color_shape": 2 * color + shapes}[classes]
+
+
 def load_sort_of_clevr_detection(split="train", num_images=None,
                                  image_size=75, classes="shape",
                                  bounding_box_format="xyxy"):
@@ -65,11 +75,7 @@ def load_sort_of_clevr_detection(split="train", num_images=None,
                  BOUNDING_BOX_FORMATS)
     scenes = load_sort_of_clevr(split, num_images=num_images,
                                 image_size=image_size)
-    shapes = scenes["shapes"]
-    color = np.broadcast_to(np.arange(len(COLORS), dtype="int32"),
-                            shapes.shape)
-    labels = {"shape": shapes, "color": color,
-              "color_shape": 2 * color + shapes}[classes]
+    labels = clevr_labels(scenes["shapes"], classes)
     boxes = convert_boxes(scenes["boxes"], "xyxy", bounding_box_format,
                           image_size, image_size)
     return scenes["images"], {"boxes": np.ascontiguousarray(boxes),
