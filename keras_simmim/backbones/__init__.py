@@ -20,6 +20,7 @@ from keras_simmim.backbones.pyramid import pyramid_encoder
 from keras_simmim.backbones.resize import load_backbone
 from keras_simmim.backbones.resize import resize
 from keras_simmim.backbones.swin import SwinAdapter
+from keras_simmim.backbones.videoprism import VideoPrismAdapter
 from keras_simmim.backbones.vit import ViTAdapter
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "PyramidImageEncoder",
     "ResNetAdapter",
     "SwinAdapter",
+    "VideoPrismAdapter",
     "ViTAdapter",
     "get_adapter",
     "grid_to_tokens",

@@ -14,6 +14,11 @@ and four numbers: `image_shape` `(H, W, C)`, `patch_size` (the mask grid:
 the model patch), `stride` (the feature map's output stride) and
 `num_channels`.
 
+A video backbone also sets `num_frames`: its inputs are clips `(batch,
+frames, H, W, C)`, `embed` returns `(batch, frames, h, w, dim)` and
+`encode` `(batch, frames, H // stride, W // stride, features)` (one token
+grid per frame: `image_shape` is then a frame's shape).
+
 The adapter only calls the backbone's own layers, so the weights it trains are
 the backbone's weights: after pretraining, `model.backbone` is the user's
 object, ready for its downstream task.
@@ -142,6 +147,16 @@ class BackboneAdapter:
         self.patch_size = None
         self.stride = None
         self.num_channels = None
+        # Frames per clip for video backbones (None: the inputs are images).
+        self.num_frames = None
+
+    @property
+    def sample_shape(self):
+        """The shape of one input: `image_shape`, or `(num_frames,
+        *image_shape)` for a video backbone."""
+        if self.num_frames is None:
+            return tuple(self.image_shape)
+        return (self.num_frames,) + tuple(self.image_shape)
 
     @classmethod
     def matches(cls, backbone):

@@ -1,5 +1,6 @@
 """Data: loaders, SimMIM's augmentation, built-in datasets (the digits
-scattered on canvases for detection and segmentation among them), normalisation."""
+scattered on canvases for detection and segmentation, and moving digit
+clips, among them), normalisation."""
 
 from keras_simmim.data.augmentation import ImagePreprocessor
 from keras_simmim.data.builtin import BUILTIN_DATASETS
@@ -13,6 +14,8 @@ from keras_simmim.data.segmentation import DIGIT_SEGMENTATION_CLASSES
 from keras_simmim.data.segmentation import check_segmentation_targets
 from keras_simmim.data.segmentation import load_sort_of_clevr_segmentation
 from keras_simmim.data.segmentation import load_digit_segmentation
+from keras_simmim.data.moving_digits import DIRECTIONS
+from keras_simmim.data.moving_digits import moving_digits
 from keras_simmim.data.loaders import from_arrays
 from keras_simmim.data.loaders import from_folder
 from keras_simmim.data.loaders import from_tfds
@@ -39,6 +42,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "CLEVR_CLASSES",
     "DIGIT_SEGMENTATION_CLASSES",
+    "DIRECTIONS",
     "GREY_MEAN",
     "GREY_STD",
     "IMAGENET_MEAN",
@@ -62,6 +66,7 @@ __all__ = [
     "load_sort_of_clevr",
     "load_sort_of_clevr_detection",
     "load_sort_of_clevr_segmentation",
+    "moving_digits",
     "normalize",
     "sort_of_clevr",
     "stratified_subset",

@@ -18,9 +18,10 @@ class SimMIMClassifier(FineTunesBackbone):
     """A classifier on average-pooled backbone features.
 
     The backbone runs through its SimMIM adapter, so every supported
-    backbone (ViT, DeiT, DINOv2, Swin, ResNet, functional CNNs) gives a
-    feature grid; the head averages it over positions (patch tokens only,
-    no class token), normalises and applies one dense layer.
+    backbone (ViT, DeiT, DINOv2, Swin, ResNet, functional CNNs, VideoPrism)
+    gives a feature grid; the head averages it over positions (patch tokens
+    only, no class token; for a video backbone over frames and positions),
+    normalises and applies one dense layer.
 
     * Fine-tuning: defaults (`freeze_backbone=False`, final features,
       LayerNorm head) and `compile_for_finetuning` (AdamW, layer-wise
@@ -111,16 +112,18 @@ class SimMIMClassifier(FineTunesBackbone):
         )
         # Build by running one tiny batch, as SimMIMModel does: the
         # adapters' reshapes need concrete batch sizes on every backend.
-        self(np.zeros((1,) + self.image_shape, "float32"))
+        self(np.zeros((1,) + self.adapter.sample_shape, "float32"))
 
     def features(self, images, training=False):
-        """Average-pooled features `(batch, dim)` of `images`."""
+        """Average-pooled features `(batch, dim)` of `images` (of clips
+        `(batch, frames, H, W, C)`: pooled over time and space)."""
         embeddings = self.adapter.embed(images)
         if self.feature_layer is None:
             grid = self.adapter.encode(embeddings)
         else:
             grid = self.adapter.features_at(embeddings, self.feature_layer)
-        return ops.mean(ops.cast(grid, "float32"), axis=(1, 2))
+        positions = tuple(range(1, len(grid.shape) - 1))
+        return ops.mean(ops.cast(grid, "float32"), axis=positions)
 
     def call(self, images, training=None):
         x = self.features(images, training=training)

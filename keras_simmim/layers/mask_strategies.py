@@ -3,6 +3,11 @@
 Every strategy returns a score per block, `(batch, rows * cols)`;
 `RandomPatchMasking` masks the `num_masked` lowest-scoring blocks of each
 image, so every strategy masks exactly the requested number of blocks.
+`STRATEGIES` place blocks on one image's grid (a spectrogram is an image
+whose rows are frequencies and whose columns are time steps: `"time"` and
+`"frequency"` mask whole bands of it). Clips `(batch, frames, H, W, C)`
+take `VIDEO_STRATEGIES`: `"random"` over space-time blocks, or `"tube"`
+(one spatial mask for every frame).
 Random draws come from the layer's `SeedGenerator` (in-graph, every
 backend) and ties are broken at random, so masks vary from step to step.
 """
@@ -12,7 +17,13 @@ import math
 import keras
 from keras import ops
 
-STRATEGIES = ("random", "patch", "grid", "central", "blockwise")
+STRATEGIES = (
+    "random", "patch", "grid", "central", "blockwise", "time", "frequency"
+)
+# Strategies for clips (a leading frame axis): 3-D random blocks, or
+# VideoMAE's tube masking.
+VIDEO_STRATEGIES = ("random", "patch", "tube")
+ALL_STRATEGIES = STRATEGIES + ("tube",)
 
 # BEiT's block-wise masking: rectangles of at least 16 blocks, aspect ratio
 # between 0.3 and 1 / 0.3.
@@ -108,12 +119,42 @@ def blockwise_scores(batch, rows, cols, num_masked, seed):
     return first + 0.5 * ops.where(first < count, raster, noise)
 
 
+def _band_scores(batch, bands, across, seed, by_column):
+    """Whole bands in random order: every block of a band scores the band's
+    rank (0, 1, ...), plus noise below 1 that orders the blocks of the
+    band that is filled last."""
+    band = keras.random.uniform((batch, bands), seed=seed)
+    rank = ops.cast(ops.argsort(ops.argsort(band, axis=-1), axis=-1),
+                    "float32")
+    if by_column:  # rank of each block's column, in row-major order
+        rank = ops.tile(rank, (1, across))
+    else:  # rank of each block's row
+        rank = ops.repeat(rank, across, axis=1)
+    noise = keras.random.uniform((batch, bands * across), seed=seed)
+    return rank + 0.5 * noise
+
+
+def time_scores(batch, rows, cols, num_masked, seed):
+    """Whole columns (time steps of a spectrogram whose columns are time),
+    in random order; the last column is partly filled. AudioMAE's "time"
+    masking."""
+    return _band_scores(batch, cols, rows, seed, by_column=True)
+
+
+def frequency_scores(batch, rows, cols, num_masked, seed):
+    """Whole rows (frequency bands of a spectrogram whose rows are
+    frequencies), in random order; the last row is partly filled."""
+    return _band_scores(batch, rows, cols, seed, by_column=False)
+
+
 SCORES = {
     "random": random_scores,
     "patch": random_scores,
     "grid": grid_scores,
     "central": central_scores,
     "blockwise": blockwise_scores,
+    "time": time_scores,
+    "frequency": frequency_scores,
 }
 
 

@@ -91,6 +91,8 @@ class MaskedImageModel(MaskedImageInputs, Task):
         self.patch_size = self.adapter.patch_size
         height, width, _ = self.image_shape
         self.mask_shape = (height // self.patch_size, width // self.patch_size)
+        if self.adapter.num_frames is not None:  # a clip: one grid a frame
+            self.mask_shape = (self.adapter.num_frames,) + self.mask_shape
 
     def _init_masking(self, mask_patch_size, mask_ratio, seed=None,
                       strategy="random", mask_token=True):
@@ -107,6 +109,7 @@ class MaskedImageModel(MaskedImageInputs, Task):
             name="masking",
         )
         self.masking.block_grid(*self.image_shape[:2])
+        self.masking.compute_output_shape((None,) + self.sample_shape)
         if mask_token:
             self.mask_token = MaskToken(
                 dtype=self.dtype_policy, name="mask_token")
@@ -144,8 +147,9 @@ class MaskedImageModel(MaskedImageInputs, Task):
         self.compile()
 
     def example_images(self, batch=1):
-        """Zero images `(batch, H, W, C)` for building."""
-        return np.zeros((batch,) + self.image_shape, "float32")
+        """Zero images `(batch, H, W, C)` (clips `(batch, frames, H, W, C)`)
+        for building."""
+        return np.zeros((batch,) + self.sample_shape, "float32")
 
     def example_mask(self, batch=1):
         """An all-visible mask `(batch, *mask_shape)` for building."""
@@ -166,18 +170,19 @@ class MaskedImageModel(MaskedImageInputs, Task):
         mask upsampled to the embedding grid: the patch grid of a ViT or
         Swin, the pixels of a CNN) and runs the rest of the backbone.
 
-        Returns the feature map `(batch, H // stride, W // stride, dim)`.
+        Returns the feature map `(batch, H // stride, W // stride, dim)`
+        (`(batch, frames, ...)` for clips).
         """
         embeddings = self.adapter.embed(images)
-        factor = embeddings.shape[1] // self.mask_shape[0]
+        factor = embeddings.shape[-2] // self.mask_shape[-1]
         embeddings = self.mask_token(embeddings, upsample_mask(mask, factor))
         return self.adapter.encode(embeddings)
 
     def pixel_mask(self, mask):
         """A mask-grid mask `(batch, h, w)` repeated to the pixels,
-        `(batch, H, W)`, boolean."""
+        `(batch, H, W)` (clips: `(batch, frames, H, W)`), boolean."""
         mask = ops.cast(self._standardize_mask(mask), "bool")
-        return upsample_mask(mask, self.image_shape[0] // self.mask_shape[0])
+        return upsample_mask(mask, self.image_shape[1] // self.mask_shape[-1])
 
     # ------------------------------------------------------------------ #
     # Loss

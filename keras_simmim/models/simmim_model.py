@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_simmim.layers.mask_strategies import STRATEGIES
+from keras_simmim.layers.mask_strategies import ALL_STRATEGIES
 from keras_simmim.layers.reconstruction_head import HEADS
 from keras_simmim.layers.reconstruction_head import make_head
 from keras_simmim.models.masked_image_model import MaskedImageModel
@@ -116,7 +116,7 @@ class SimMIMModel(MaskedImageModel):
 
     LOSSES = LOSSES
     HEADS = tuple(sorted(HEADS))
-    MASK_STRATEGIES = STRATEGIES
+    MASK_STRATEGIES = ALL_STRATEGIES
 
     def __init__(
         self,
@@ -141,7 +141,7 @@ class SimMIMModel(MaskedImageModel):
     ):
         super().__init__(check_inputs=check_inputs, **kwargs)
         check_choice("loss", loss, LOSSES)
-        check_choice("mask_strategy", mask_strategy, STRATEGIES)
+        check_choice("mask_strategy", mask_strategy, ALL_STRATEGIES)
         check_choice("loss_region", loss_region, REGIONS)
         if not isinstance(norm_target, bool):
             raise TypeError(
@@ -194,7 +194,9 @@ class SimMIMModel(MaskedImageModel):
         images, mask = self._unpack(inputs)
         images = ops.cast(self._check_images(images), self.compute_dtype)
         mask = self.draw_mask(images, mask)
-        prediction = self.head(self.masked_encode(images, mask))
+        # Clips: the head decodes frame by frame.
+        prediction = self.unfold_frames(
+            self.head(self.fold_frames(self.masked_encode(images, mask))))
         if not self.classifies_colors:
             return {"reconstruction": prediction, "mask": mask}
         return {
@@ -212,7 +214,8 @@ class SimMIMModel(MaskedImageModel):
     def reconstruction_target(self, images):
         """The pixels the head learns to predict (float32)."""
         if self.norm_target:
-            return local_normalized_target(images, self.norm_target_window)
+            return self.unfold_frames(local_normalized_target(
+                self.fold_frames(images), self.norm_target_window))
         return ops.cast(images, "float32")
 
     def reconstruction_to_images(self, images, reconstruction):
@@ -223,7 +226,9 @@ class SimMIMModel(MaskedImageModel):
         """
         if not self.norm_target:
             return ops.cast(reconstruction, "float32")
-        mean, std = local_statistics(images, self.norm_target_window)
+        mean, std = local_statistics(
+            self.fold_frames(images), self.norm_target_window)
+        mean, std = self.unfold_frames(mean), self.unfold_frames(std)
         return ops.cast(reconstruction, "float32") * std + mean
 
     def inpaint(self, images, mask=None, batch_size=32):
@@ -274,15 +279,19 @@ class SimMIMModel(MaskedImageModel):
     def masked_loss(self, x, y_pred):
         images = self.input_images(x)
         target = self.reconstruction_target(images)
+        # Both losses sum over the whole batch, so clips are scored as the
+        # batch of their frames.
+        fold = self.fold_frames
         if self.classifies_colors:
             return color_classification_loss(
-                target, y_pred["color_logits"], y_pred["mask"],
-                self.num_color_bins, self.color_range,
+                fold(target), fold(y_pred["color_logits"]),
+                fold(y_pred["mask"]), self.num_color_bins, self.color_range,
                 region=self.loss_region,
             )
         return masked_reconstruction_loss(
-            target, y_pred["reconstruction"], y_pred["mask"],
-            loss=self.loss_type, region=self.loss_region,
+            fold(target), fold(y_pred["reconstruction"]),
+            fold(y_pred["mask"]), loss=self.loss_type,
+            region=self.loss_region,
         )
 
     # ------------------------------------------------------------------ #
