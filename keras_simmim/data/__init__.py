@@ -1,7 +1,11 @@
 """Data: loaders, SimMIM's augmentation, built-in datasets (the digits
 scattered on canvases for detection and segmentation, and moving digit
-clips, among them), normalisation."""
+clips and spoken keywords, among them), normalisation, log-mel
+spectrograms."""
 
+from keras_simmim.data.audio import SPEECH_COMMANDS_WORDS
+from keras_simmim.data.audio import spectrograms
+from keras_simmim.data.audio import spoken_words
 from keras_simmim.data.augmentation import ImagePreprocessor
 from keras_simmim.data.builtin import BUILTIN_DATASETS
 from keras_simmim.data.builtin import load_builtin
@@ -49,6 +53,7 @@ __all__ = [
     "IMAGENET_STD",
     "ImagePreprocessor",
     "SHAPE_NAMES",
+    "SPEECH_COMMANDS_WORDS",
     "channel_statistics",
     "check_detection_targets",
     "check_segmentation_targets",
@@ -69,6 +74,8 @@ __all__ = [
     "moving_digits",
     "normalize",
     "sort_of_clevr",
+    "spectrograms",
+    "spoken_words",
     "stratified_subset",
     "synthetic_scene_detection",
     "synthetic_scenes",

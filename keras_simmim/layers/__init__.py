@@ -1,6 +1,8 @@
 """Layers that SimMIM models are made of."""
 
+from keras_simmim.layers.log_mel import LogMelSpectrogram
 from keras_simmim.layers.mask_strategies import STRATEGIES
+from keras_simmim.layers.mask_strategies import VIDEO_STRATEGIES
 from keras_simmim.layers.mask_strategies import average_distance
 from keras_simmim.layers.feature_pyramid import SimpleFeaturePyramid
 from keras_simmim.layers.mask_token import MaskToken
@@ -14,6 +16,7 @@ from keras_simmim.layers.transformer_block import TransformerBlock
 
 __all__ = [
     "HEADS",
+    "LogMelSpectrogram",
     "MLPReconstructionHead",
     "MaskToken",
     "PixelShuffle",
@@ -23,5 +26,6 @@ __all__ = [
     "STRATEGIES",
     "TransformerBlock",
     "TransformerReconstructionHead",
+    "VIDEO_STRATEGIES",
     "average_distance",
 ]
