@@ -15,6 +15,7 @@ COLUMNS = ("original", "masked", "reconstruction", "visible + reconstruction")
 
 __all__ = [
     "COLUMNS",
+    "clip_strip",
     "comparison_picture",
     "label_columns",
     "masked_pixels",
@@ -95,6 +96,40 @@ def reconstruction_grid(images, reconstruction, mask, mean=None, std=None):
               for p in panels]
     rows = [np.concatenate([p[i] for p in panels], axis=1)
             for i in range(images.shape[0])]
+    return np.concatenate(rows, axis=0)
+
+
+def clip_strip(clip, reconstruction, mask, mean=None, std=None):
+    """A clip's frames side by side in three rows: the original, the masked
+    input (masked patches grey) and the visible pixels with the
+    reconstruction pasted into the masked patches.
+
+    Args:
+        clip: `(frames, H, W, C)` normalised frames.
+        reconstruction: `(frames, H, W, C)` predictions in the same space.
+        mask: `(frames, H // p, W // p)`, True where masked (a video
+            `SimMIMModel`'s `outputs["mask"][i]`).
+        mean, std: the normalisation to undo, as in `reconstruction_grid`.
+
+    Returns:
+        uint8 array `(3 * (H + 2), frames * (W + 2), 3)`.
+
+    Raises:
+        ValueError: mismatched shapes.
+
+    Example:
+
+    >>> import numpy as np
+    >>> clip = np.zeros((4, 8, 8, 1), "float32")
+    >>> clip_strip(clip, clip, np.zeros((4, 2, 2), bool)).shape
+    (30, 40, 3)
+    """
+    grid = reconstruction_grid(clip, reconstruction, mask, mean, std)
+    frames = np.asarray(clip).shape[0]
+    height, width = grid.shape[0] // frames, grid.shape[1] // 4
+    panels = grid.reshape(frames, height, 4, width, 3)
+    rows = [np.concatenate(list(panels[:, :, column]), axis=1)
+            for column in (0, 1, 3)]
     return np.concatenate(rows, axis=0)
 
 
@@ -260,16 +295,29 @@ def save_reconstruction_grid(
 
 def fixed_mask(model, num_images, seed=0):
     """A reproducible SimMIM mask `(num_images, *model.mask_shape)` drawn
-    with numpy, so previews never advance the model's own mask stream."""
-    rows = model.image_shape[0] // model.mask_patch_size
-    cols = model.image_shape[1] // model.mask_patch_size
-    count = int(np.ceil(rows * cols * model.mask_ratio))
+    with numpy (the same on every backend), so previews never advance the
+    model's own mask stream. Uniformly random blocks; for a video model,
+    its space-time blocks, or one spatial mask for every frame with
+    `mask_strategy="tube"`."""
+    masking = model.masking
+    side = masking.mask_patch_size
+    rows, cols = model.image_shape[0] // side, model.image_shape[1] // side
+    frames = model.adapter.num_frames
+    depth = 1
+    if frames is not None and masking.strategy != "tube":
+        depth = frames // masking.temporal_mask_patch_size
+    size = depth * rows * cols
+    count = int(np.ceil(size * model.mask_ratio))
     rng = np.random.default_rng(seed)
-    blocks = np.zeros((num_images, rows * cols), bool)
+    blocks = np.zeros((num_images, size), bool)
     for row in blocks:
-        row[rng.choice(rows * cols, count, replace=False)] = True
-    factor = model.mask_patch_size // model.patch_size
-    return grid_to_pixels(blocks.reshape(num_images, rows, cols), factor)
+        row[rng.choice(size, count, replace=False)] = True
+    blocks = blocks.reshape(num_images, depth, rows, cols)
+    if frames is None:
+        blocks = blocks[:, 0]
+    else:
+        blocks = blocks.repeat(frames // depth, axis=1)
+    return grid_to_pixels(blocks, side // model.patch_size)
 
 
 class ReconstructionPreview(keras.callbacks.Callback):

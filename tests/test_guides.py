@@ -31,6 +31,7 @@ RUNS_ON = {
     "image_and_text": "torch",
     "scale": "torch",
     "dense_tasks": "torch",
+    "video_and_audio": "jax",
     "several_devices": "jax",
     "pretrain_from_tfds": "tensorflow",
     "pretrain_from_folder": "jax",
