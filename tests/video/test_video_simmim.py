@@ -167,3 +167,33 @@ def test_video_classifier_pools_time_and_space(tmp_path):
     np.testing.assert_allclose(
         keras.saving.load_model(path).predict(videos, verbose=0),
         classifier.predict(videos, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_preview_mask_and_frame_strip_for_clips():
+    from keras_simmim.visualization import clip_strip
+    from keras_simmim.visualization import fixed_mask
+
+    tube = SimMIMModel(tiny_videoprism(), mask_patch_size=8,
+                       mask_strategy="tube", mask_ratio=0.5)
+    mask = fixed_mask(tube, 3, seed=0)
+    assert mask.shape == (3, FRAMES, 4, 4)
+    np.testing.assert_array_equal(mask, np.repeat(mask[:, :1], FRAMES, 1))
+    assert (mask[:, 0].reshape(3, -1).sum(1) == 8).all()  # 2 of 4 blocks
+    blocks = SimMIMModel(tiny_videoprism(), mask_patch_size=(2, 8, 8),
+                         mask_ratio=0.5)
+    mask = fixed_mask(blocks, 3, seed=0)
+    np.testing.assert_array_equal(mask[:, 0::2], mask[:, 1::2])
+    assert (mask.reshape(3, -1).sum(1) == 32).all()  # 4 of 8 blocks
+    videos, _ = clips(1)
+    outputs = tube({"images": videos, "mask": fixed_mask(tube, 1)},
+                   training=False)
+    strip = clip_strip(videos[0], to_numpy(outputs["reconstruction"])[0],
+                       to_numpy(outputs["mask"])[0])
+    assert strip.shape == (3 * (SIZE + 2), FRAMES * (SIZE + 2), 3)
+    assert strip.dtype == np.uint8
+    # The middle row shows the masked pixels grey, in every frame.
+    pixel_mask = to_numpy(outputs["mask"])[0].repeat(4, 1).repeat(4, 2)
+    masked_row = strip[SIZE + 2 + 1:2 * (SIZE + 2) - 1]
+    for t in range(FRAMES):
+        frame = masked_row[:, t * (SIZE + 2) + 1:(t + 1) * (SIZE + 2) - 1, 0]
+        assert (frame[pixel_mask[t]] == 127).all()
