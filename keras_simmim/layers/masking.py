@@ -36,8 +36,9 @@ def split_mask_patch_size(mask_patch_size):
         ValueError / TypeError naming `mask_patch_size` when it is neither.
     """
     if isinstance(mask_patch_size, (tuple, list)):
-        if len(mask_patch_size) != 3 or mask_patch_size[1] != mask_patch_size[
-                2]:
+        square = len(mask_patch_size) == 3 and (
+            mask_patch_size[1] == mask_patch_size[2])
+        if not square:
             raise ValueError(
                 "`mask_patch_size` must be an int or a tuple (frames, "
                 "pixels, pixels) with square blocks. Received: "
@@ -145,7 +146,8 @@ class RandomPatchMasking(keras.layers.Layer):
             raise ValueError(
                 "strategy='tube' masks the same blocks in every frame: "
                 "`mask_patch_size` takes no temporal side. Received: "
-                f"mask_patch_size={(temporal, mask_patch_size, mask_patch_size)}."
+                f"mask_patch_size="
+                f"{(temporal, mask_patch_size, mask_patch_size)}."
             )
         if strategy == "patch" and mask_patch_size != model_patch_size:
             raise ValueError(
