@@ -10,7 +10,9 @@ winning edge (`report.tune`); every seed then runs with that choice and
 reads the test split once. Gains are SimMIM minus random, paired over
 seeds (`report.paired_test`, two-sided, ddof 1).
 
-`run(task, args)` drives it; `task` supplies the data and the models:
+`main(task_class, ...)` is a benchmark script's whole command line;
+`run(task, args)` drives the protocol; `task` supplies the data and the
+models:
 
 * `task.data()` -> `{"train": (x, y), "validation": (x, y), "test": (x, y)}`
   (normalised inputs, int labels);
@@ -18,6 +20,8 @@ seeds (`report.paired_test`, two-sided, ddof 1).
 * `task.simmim(backbone, seed)` -> a `SimMIMModel` around it.
 """
 
+import argparse
+import json
 import time
 
 import keras
@@ -29,24 +33,54 @@ from keras_simmim.downstream import extract_features
 from keras_simmim.downstream import fit_linear_probe
 from keras_simmim.downstream import knn_accuracy
 from keras_simmim.downstream import warmup_cosine
+from report import out_prefix
 from report import paired_test
+from report import provenance
+from report import run_info
+from report import save_results
 from report import tune
 
 PROTOCOLS = ("probe", "knn", "finetune")
 ARMS = ("random", "simmim")
 
 
-def add_arguments(parser, steps, finetune_steps):
-    """The protocol's command-line flags (defaults per benchmark)."""
+def split_sizes(train):
+    """Clips per split: `train`, a fifth of it for validation, half of it
+    for test."""
+    return {"train": train, "validation": train // 5, "test": train // 2}
+
+
+def main(task_class, description, title, script, out, add_arguments):
+    """A benchmark's command line: the protocol's flags plus the task's own
+    (`add_arguments(parser)`), `--quick` (tiny settings that only check
+    the script runs), then `run` and the results written to `--out`
+    (`.json` + `.md`), with the commit and CPU they ran on."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--fractions", type=float, nargs="+",
                         default=[0.05, 0.1])
-    parser.add_argument("--pretrain-steps", type=int, default=steps)
+    parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--pretrain-lr", type=float, default=2e-3)
-    parser.add_argument("--finetune-steps", type=int, default=finetune_steps)
+    parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings to check the script runs")
+    parser.add_argument("--out", type=out_prefix, default=out)
+    add_arguments(parser)
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.train_clips = 2, 200
+        args.pretrain_steps, args.finetune_steps = 20, 10
+        args.fractions = [0.1]
+    start, info = time.time(), run_info()  # the code that runs, not after
+    settings = {key: value for key, value in vars(args).items()
+                if key != "out"}
+    results = run(task_class(args), args, settings)
+    results["run"] = info
+    results["seconds"] = round(time.time() - start)
+    print(save_results(args.out, results,
+                       lambda r: markdown(r, title, script)))
+    print(json.dumps(results["summary"]))
 
 
 def pretrain(task, train_x, seed, args):
@@ -191,8 +225,6 @@ def choose(task, arm, seed, weights, x, y, feats, val_x, val_y, args,
 def markdown(results, title, script):
     """The results as tables: per fraction and protocol, the two arms'
     mean accuracy, the paired gain and its p."""
-    from report import provenance
-
     lines = [f"# {title}", "", provenance(results, script), "",
              "Test accuracy (%), mean over seeds; gain = SimMIM - random, "
              "paired t-test over seeds (two-sided, ddof 1). Settings chosen "

@@ -156,10 +156,10 @@ plt.show()
 # this with tuned settings, few labels and several seeds.)
 
 # %%
-def probe_accuracy(backbone, x, y, val_x, val_y):
+def probe_accuracy(backbone, x, y, val_x, val_y, num_classes):
     features = downstream.extract_features(backbone, x, batch_size=64)
     val_features = downstream.extract_features(backbone, val_x, batch_size=64)
-    head = downstream.fit_linear_probe(features, y, num_classes=4,
+    head = downstream.fit_linear_probe(features, y, num_classes=num_classes,
                                        learning_rate=1e-2)
     return head.evaluate(val_features, val_y, verbose=0)[1]
 
@@ -168,7 +168,7 @@ keras.utils.set_random_seed(0)
 for name, backbone in (("random init", videoprism()),
                        ("SimMIM", video_model.backbone)):
     accuracy = probe_accuracy(backbone, videos, directions, val_videos,
-                              val_directions)
+                              val_directions, num_classes=4)
     print(f"{name}: direction probe accuracy {accuracy:.1%}")
 
 # %% [markdown]
@@ -251,10 +251,8 @@ plt.show()
 keras.utils.set_random_seed(0)
 for name, backbone in (("random init", audio_vit()),
                        ("SimMIM", audio_model.backbone)):
-    features = downstream.extract_features(backbone, mels)
-    val_features = downstream.extract_features(backbone, val_mels)
-    head = downstream.fit_linear_probe(features, words, num_classes=10)
-    accuracy = head.evaluate(val_features, val_words, verbose=0)[1]
+    accuracy = probe_accuracy(backbone, mels, words, val_mels, val_words,
+                              num_classes=10)
     print(f"{name}: keyword probe accuracy {accuracy:.1%}")
 
 # %% [markdown]

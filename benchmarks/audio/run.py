@@ -14,11 +14,8 @@ architecture (same seed). Then the few-label protocol of
 clips, test read once, paired t-test over seeds.
 """
 
-import argparse
-import json
 import os
 import sys
-import time
 
 import keras_hub
 
@@ -26,9 +23,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 import few_labels  # noqa: E402
-from report import out_prefix  # noqa: E402
-from report import run_info  # noqa: E402
-from report import save_results  # noqa: E402
 
 import keras_simmim  # noqa: E402
 from keras_simmim.data import spectrograms  # noqa: E402
@@ -44,9 +38,7 @@ class AudioTask:
         self.args = args
 
     def data(self):
-        sizes = {"train": self.args.train_clips,
-                 "validation": self.args.train_clips // 5,
-                 "test": self.args.train_clips // 2}
+        sizes = few_labels.split_sizes(self.args.train_clips)
         out = {}
         for index, (split, count) in enumerate(sizes.items()):
             waveforms, labels = spoken_words(count, seed=100 + index,
@@ -66,30 +58,18 @@ class AudioTask:
             mask_strategy=self.args.mask_strategy, seed=seed)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    few_labels.add_arguments(parser, steps=1500, finetune_steps=150)
+def add_arguments(parser):
     parser.add_argument("--train-clips", type=int, default=2000)
     parser.add_argument("--mask-ratio", type=float, default=0.8)
     parser.add_argument("--mask-strategy", default="random",
                         choices=("random", "time", "frequency"))
-    parser.add_argument("--out", type=out_prefix,
-                        default=os.path.join(HERE, "results"))
-    args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.train_clips = 2, 200
-        args.pretrain_steps, args.finetune_steps = 20, 10
-        args.fractions = [0.1]
-    start = time.time()
-    settings = {key: value for key, value in vars(args).items()
-                if key != "out"}
-    results = few_labels.run(AudioTask(args), args, settings)
-    results["run"] = run_info()
-    results["seconds"] = round(time.time() - start)
-    title = "SimMIM on audio with few labels (spoken keywords, ViT)"
-    print(save_results(args.out, results, lambda r: few_labels.markdown(
-        r, title, SCRIPT)))
-    print(json.dumps(results["summary"]))
+
+
+def main():
+    few_labels.main(
+        AudioTask, __doc__.split("\n")[0],
+        "SimMIM on audio with few labels (spoken keywords, ViT)", SCRIPT,
+        os.path.join(HERE, "results"), add_arguments)
 
 
 if __name__ == "__main__":

@@ -15,22 +15,15 @@ the direction the digit starts moving in (`labels="direction"`), which no
 single frame shows.
 """
 
-import argparse
-import json
 import os
 import sys
-import time
 
 import keras_hub
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 import few_labels  # noqa: E402
-from report import out_prefix  # noqa: E402
-from report import run_info  # noqa: E402
-from report import save_results  # noqa: E402
 
 import keras_simmim  # noqa: E402
 from keras_simmim.data import moving_digits  # noqa: E402
@@ -45,9 +38,7 @@ class VideoTask:
         self.args = args
 
     def data(self):
-        sizes = {"train": self.args.train_clips,
-                 "validation": self.args.train_clips // 5,
-                 "test": self.args.train_clips // 2}
+        sizes = few_labels.split_sizes(self.args.train_clips)
         out = {}
         for index, (split, count) in enumerate(sizes.items()):
             clips, labels = moving_digits(
@@ -69,32 +60,19 @@ class VideoTask:
             mask_strategy="tube", seed=seed)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    few_labels.add_arguments(parser, steps=1500, finetune_steps=150)
+def add_arguments(parser):
     parser.add_argument("--train-clips", type=int, default=1500)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--mask-ratio", type=float, default=0.75)
     parser.add_argument("--labels", default="direction")
-    parser.add_argument("--out", type=out_prefix,
-                        default=os.path.join(HERE, "results"))
-    args = parser.parse_args()
-    if args.quick:
-        args.seeds, args.train_clips = 2, 200
-        args.pretrain_steps, args.finetune_steps = 20, 10
-        args.fractions = [0.1]
-    start = time.time()
-    settings = {key: value for key, value in vars(args).items()
-                if key != "out"}
-    results = few_labels.run(VideoTask(args), args, settings)
-    results["run"] = run_info()
-    results["seconds"] = round(time.time() - start)
-    title = "SimMIM on video with few labels (moving digits, VideoPrism)"
-    print(save_results(args.out, results, lambda r: few_labels.markdown(
-        r, title, SCRIPT)))
-    print(json.dumps(results["summary"]))
+
+
+def main():
+    few_labels.main(
+        VideoTask, __doc__.split("\n")[0],
+        "SimMIM on video with few labels (moving digits, VideoPrism)",
+        SCRIPT, os.path.join(HERE, "results"), add_arguments)
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()
