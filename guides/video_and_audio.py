@@ -66,7 +66,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 # reconstructions or a gain from pretraining.
 
 # %%
-QUICK = True  # False: the full run (about 15 minutes on a CPU; guides/README.md)
+QUICK = True  # False: the full run (longer; guides/README.md)
 
 # %%
 import keras
