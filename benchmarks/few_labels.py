@@ -14,8 +14,8 @@ seeds (`report.paired_test`, two-sided, ddof 1).
 `run(task, args)` drives the protocol; `task` supplies the data and the
 models:
 
-* `task.data()` -> `{"train": (x, y), "validation": (x, y), "test": (x, y)}`
-  (normalised inputs, int labels);
+* `task.split(name, count, seed)` -> `(x, y)`: `count` normalised inputs
+  and int labels of split `name` (`"train"`, `"validation"`, `"test"`);
 * `task.backbone(seed)` -> a fresh backbone;
 * `task.simmim(backbone, seed)` -> a `SimMIMModel` around it.
 """
@@ -44,10 +44,12 @@ PROTOCOLS = ("probe", "knn", "finetune")
 ARMS = ("random", "simmim")
 
 
-def split_sizes(train):
-    """Clips per split: `train`, a fifth of it for validation, half of it
-    for test."""
-    return {"train": train, "validation": train // 5, "test": train // 2}
+def load_splits(task, train):
+    """The three splits from `task.split`: `train` clips, a fifth of that
+    for validation and half for test, each with its own data seed."""
+    sizes = {"train": train, "validation": train // 5, "test": train // 2}
+    return {name: task.split(name, count, seed=100 + index)
+            for index, (name, count) in enumerate(sizes.items())}
 
 
 def main(task_class, description, title, script, out, add_arguments):
@@ -127,7 +129,7 @@ def finetune(task, arm, seed, weights, x, y, eval_x, eval_y, lr, args,
 
 def run(task, args, settings):
     """Runs the protocol; returns the results dict (rows and summary)."""
-    data = task.data()
+    data = load_splits(task, args.train_clips)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = (
         data["train"], data["validation"], data["test"])
     num_classes = int(max(train_y.max(), val_y.max(), test_y.max()) + 1)

@@ -37,15 +37,9 @@ class AudioTask:
     def __init__(self, args):
         self.args = args
 
-    def data(self):
-        sizes = few_labels.split_sizes(self.args.train_clips)
-        out = {}
-        for index, (split, count) in enumerate(sizes.items()):
-            waveforms, labels = spoken_words(count, seed=100 + index,
-                                             split=split)
-            out[split] = (spectrograms(waveforms, num_mels=MELS,
-                                       frames=FRAMES), labels)
-        return out
+    def split(self, name, count, seed):
+        waveforms, labels = spoken_words(count, seed=seed, split=name)
+        return spectrograms(waveforms, num_mels=MELS, frames=FRAMES), labels
 
     def backbone(self, seed):
         return keras_hub.models.ViTBackbone(

@@ -37,15 +37,11 @@ class VideoTask:
     def __init__(self, args):
         self.args = args
 
-    def data(self):
-        sizes = few_labels.split_sizes(self.args.train_clips)
-        out = {}
-        for index, (split, count) in enumerate(sizes.items()):
-            clips, labels = moving_digits(
-                count, frames=self.args.frames, image_size=32,
-                seed=100 + index, split=split, labels=self.args.labels)
-            out[split] = (normalize(clips), labels)
-        return out
+    def split(self, name, count, seed):
+        clips, labels = moving_digits(
+            count, frames=self.args.frames, image_size=32, seed=seed,
+            split=name, labels=self.args.labels)
+        return normalize(clips), labels
 
     def backbone(self, seed):
         return keras_hub.models.VideoPrismBackbone(

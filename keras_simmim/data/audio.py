@@ -4,6 +4,7 @@ spectrogram images audio SimMIM models."""
 import numpy as np
 
 from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_pair
 from keras_simmim.utils.validation import check_positive_int
 
 # Ten of Speech Commands' keywords.
@@ -82,12 +83,7 @@ def spoken_words(
         raise ValueError(
             f"`duration` must be a positive number of seconds. Received: "
             f"duration={duration!r}.")
-    try:
-        low_snr, high_snr = (float(v) for v in snr_db)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`snr_db` must be (low, high) in dB. Received: snr_db={snr_db!r}."
-        ) from None
+    low_snr, high_snr = check_pair("snr_db", snr_db, "(low, high) in dB")
     if low_snr > high_snr:
         raise ValueError(
             f"`snr_db` must have low <= high. Received: snr_db={snr_db!r}.")

@@ -6,6 +6,7 @@ from keras_simmim.data.digits import SPLITS
 from keras_simmim.data.digits import _split_indices
 from keras_simmim.data.digits import all_digit_scans
 from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_pair
 from keras_simmim.utils.validation import check_positive_int
 
 # The direction a digit starts moving in (image rows grow downwards).
@@ -127,13 +128,7 @@ def moving_digits(
 
 
 def _speed_range(speed):
-    try:
-        low, high = (float(v) for v in speed)
-    except (TypeError, ValueError):
-        raise ValueError(
-            "`speed` must be (low, high) pixels per frame. Received: "
-            f"speed={speed!r}."
-        ) from None
+    low, high = check_pair("speed", speed, "(low, high) pixels per frame")
     if not 0.0 < low <= high:
         raise ValueError(
             f"`speed` must satisfy 0 < low <= high. Received: speed={speed!r}."

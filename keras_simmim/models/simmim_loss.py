@@ -6,6 +6,7 @@ from keras import ops
 from keras_simmim.distribute.replicas import sum_over_replicas
 from keras_simmim.layers.masking import upsample_mask
 from keras_simmim.utils.validation import check_choice
+from keras_simmim.utils.validation import check_pair
 
 PIXEL_LOSSES = ("l1", "mse", "smooth_l1")
 LOSSES = PIXEL_LOSSES + ("color_classification",)
@@ -87,13 +88,7 @@ def check_color_bins(num_color_bins, color_range):
             f"pixel channel is quantised into). Received: "
             f"num_color_bins={num_color_bins!r}."
         )
-    try:
-        low, high = (float(v) for v in color_range)
-    except (TypeError, ValueError):
-        raise ValueError(
-            "`color_range` must be a pair of numbers (low, high). Received: "
-            f"color_range={color_range!r}."
-        ) from None
+    low, high = check_pair("color_range", color_range)
     if not low < high:
         raise ValueError(
             "`color_range` must have low < high. Received: "

@@ -56,3 +56,17 @@ def check_count(name, value):
     """Raises unless `value` is an int >= 0 (bools are rejected)."""
     if value != 0 or isinstance(value, bool):
         check_positive_int(name, value)
+
+
+def check_pair(name, value, what="(low, high)"):
+    """`value` as two floats `(low, high)`; a `ValueError` naming `name`
+    and its value when it is not a pair of numbers. The caller checks the
+    order it needs."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{name}` must be a pair of numbers {what}. Received: "
+            f"{name}={value!r}."
+        ) from None
+    return low, high
