@@ -39,18 +39,22 @@ class SimMIMModel(MaskedImageModel):
 
     Args:
         backbone: a keras-hub `ViTBackbone`, `DeiTBackbone`,
-            `DINOV2Backbone`, `SwinTransformerBackbone` or `ResNetBackbone`,
+            `DINOV2Backbone`, `SwinTransformerBackbone`, `ResNetBackbone`
+            or (for clips) a video-only `VideoPrismBackbone`,
             a functional CNN such as `keras.applications.ResNet50`, or any
             backbone with a registered adapter (see
             `keras_simmim.backbones.BackboneAdapter`). The adapter is picked
             by the backbone's type.
         mask_patch_size: int. Side of a masked block in pixels (32 in the
             paper); a multiple of the backbone's patch size that divides the
-            image height and width.
+            image height and width. For clips also `(t, p, p)`: blocks `t`
+            frames long (an int is one frame long).
         mask_ratio: float in (0, 1). Fraction of blocks masked per image.
         mask_strategy: where the masked blocks go: `"random"` (SimMIM),
-            `"patch"`, `"grid"`, `"central"` or `"blockwise"` (BEiT); see
-            `RandomPatchMasking`.
+            `"patch"`, `"grid"`, `"central"`, `"blockwise"` (BEiT),
+            `"time"` / `"frequency"` (spectrogram bands); for clips
+            `"random"` (space-time blocks, `mask_patch_size=(t, p, p)`) or
+            `"tube"` (VideoMAE); see `RandomPatchMasking`.
         loss: `"l1"` (the paper), `"mse"`, `"smooth_l1"` or
             `"color_classification"` (each pixel channel's value quantised
             into `num_color_bins` bins over `color_range`, cross-entropy; the
@@ -98,7 +102,9 @@ class SimMIMModel(MaskedImageModel):
 
     Outputs:
         `{"reconstruction": (batch, H, W, C), "mask": (batch, H // p, W // p)}`
-        with a boolean mask.
+        with a boolean mask. A video backbone takes clips `(batch, frames,
+        H, W, C)` (masks `(batch, frames, H // p, W // p)` or flattened)
+        and returns `(batch, frames, ...)` for both.
 
     Example:
 
