@@ -3,6 +3,9 @@ images of the same frame size, in one run on one backend.
 
     OMP_NUM_THREADS=1 KERAS_BACKEND=torch python benchmarks/video/throughput.py
 
+(results in `throughput_torch.md` / `.json`; the same for jax and
+tensorflow).
+
 The video model is the video benchmark's VideoPrism (8 frames of 32x32
 grey, patch 8, width 64, 2 spatial + 2 temporal blocks, tube masking at
 0.75); the image model is a keras-hub ViT of the same width and four
@@ -79,19 +82,22 @@ def markdown(results):
         f"{video:.1f} clips | {video * FRAMES:.0f} |",
         f"| ViT, one {SIZE}x{SIZE} frame, random 0.75 | {image:.1f} images "
         f"| {image:.0f} |", "",
-        f"A clip's frame trains at {video * FRAMES / image:.2f}x an "
-        "image's speed (the temporal blocks and the spatial blocks' "
-        "batch of frames).", ""])
+        f"Frames/s in clips over images/s: {video * FRAMES / image:.2f} "
+        f"(batch {BATCH} clips or images, "
+        f"{results['settings']['steps']} timed steps a round, "
+        f"{results['settings']['rounds']} rounds).", ""])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=out_prefix,
-                        default=os.path.join(HERE, "throughput"))
+    parser.add_argument("--out", type=out_prefix, default=None,
+                        help="default: benchmarks/video/throughput_BACKEND")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = os.path.join(HERE, f"throughput_{keras.backend.backend()}")
     start, info = time.time(), run_info()
     video = video_model()
     image = image_model()
