@@ -9,7 +9,6 @@ from keras_simmim.distribute.replicas import draw_for_global_batch
 from keras_simmim.layers.mask_strategies import ALL_STRATEGIES
 from keras_simmim.layers.mask_strategies import SCORES
 from keras_simmim.layers.mask_strategies import VIDEO_STRATEGIES
-from keras_simmim.layers.mask_strategies import random_scores
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_positive_int
 from keras_simmim.utils.validation import check_ratio
@@ -252,16 +251,16 @@ class RandomPatchMasking(keras.layers.Layer):
         depth = 1 if frames is None else self.temporal_blocks(frames)
         num_masked = self.num_masked_blocks(height, width, frames)
         batch = ops.shape(images)[0]
-        if depth > 1:  # space-time blocks, uniformly at random
-            score = lambda size: random_scores(  # noqa: E731
-                size, depth * rows, cols, num_masked, self.seed_generator)
-        else:
-            strategy = "random" if self.strategy == "tube" else self.strategy
-            score = lambda size: SCORES[strategy](  # noqa: E731
-                size, rows, cols, num_masked, self.seed_generator)
+        # A tube is one random spatial mask; space-time blocks (depth > 1,
+        # only "random" / "patch") are scored as `depth * rows` rows.
+        strategy = "random" if self.strategy == "tube" else self.strategy
         # Under tf.distribute each replica draws the whole global batch's
         # scores and keeps its own rows: the masks one device would draw.
-        scores = draw_for_global_batch(score, batch)
+        scores = draw_for_global_batch(
+            lambda size: SCORES[strategy](
+                size, depth * rows, cols, num_masked, self.seed_generator),
+            batch,
+        )
         # The `num_masked` lowest-scoring blocks are masked: for random
         # scores (the default) the ranks are a uniformly random permutation,
         # so this is an exact-size, uniformly chosen subset.

@@ -108,7 +108,7 @@ class MaskedImageModel(MaskedImageInputs, Task):
             mask_ratio=mask_ratio, seed=seed, strategy=strategy,
             name="masking",
         )
-        self.masking.block_grid(*self.image_shape[:2])
+        # Checks now that the blocks divide the image (and clip) sides.
         self.masking.compute_output_shape((None,) + self.sample_shape)
         if mask_token:
             self.mask_token = MaskToken(
