@@ -6,6 +6,7 @@ import numpy as np
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_pair
 from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.utils.validation import check_seed
 
 # Ten of Speech Commands' keywords.
 SPEECH_COMMANDS_WORDS = (
@@ -72,8 +73,7 @@ def spoken_words(
     check_positive_int("num_clips", num_clips)
     check_positive_int("sample_rate", sample_rate)
     check_choice("split", split, SPLITS)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an int. Received: seed={seed!r}.")
+    check_seed("seed", seed)
     if isinstance(words, str) or not len(words) or not all(
             isinstance(w, str) and w.strip() for w in words):
         raise ValueError(

@@ -73,10 +73,6 @@ class ESpeak:
         self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         self.lib.espeak_ng_SetRandSeed(0)
 
-    def voices_work(self, voice):
-        """Whether `voice` (e.g. `"en+f3"`) is known to this eSpeak NG."""
-        return self.lib.espeak_SetVoiceByName(voice.encode()) == 0
-
     def say(self, text, voice="en", rate=175, pitch=50):
         """`text` spoken by `voice` at `rate` words per minute and `pitch`
         (0-100): float32 samples in [-1, 1] at `sample_rate` Hz."""

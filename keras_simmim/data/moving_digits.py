@@ -8,6 +8,7 @@ from keras_simmim.data.digits import all_digit_scans
 from keras_simmim.utils.validation import check_choice
 from keras_simmim.utils.validation import check_pair
 from keras_simmim.utils.validation import check_positive_int
+from keras_simmim.utils.validation import check_seed
 
 # The direction a digit starts moving in (image rows grow downwards).
 DIRECTIONS = ("up-left", "up-right", "down-left", "down-right")
@@ -72,8 +73,7 @@ def moving_digits(
     check_positive_int("image_size", image_size)
     check_choice("split", split, SPLITS)
     check_choice("labels", labels, LABELS)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"`seed` must be an int. Received: seed={seed!r}.")
+    check_seed("seed", seed)
     if frames < 2:
         raise ValueError(
             f"`frames` must be at least 2 (motion needs two frames). "

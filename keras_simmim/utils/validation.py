@@ -70,3 +70,16 @@ def check_pair(name, value, what="(low, high)"):
             f"{name}={value!r}."
         ) from None
     return low, high
+
+
+def check_seed(name, value):
+    """Raises unless `value` is an int >= 0 (a NumPy generator's seed):
+    `TypeError` for another type (bools included), `ValueError` below 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be an int. Received: {name}={value!r}."
+        )
+    if value < 0:
+        raise ValueError(
+            f"`{name}` must be >= 0. Received: {name}={value}."
+        )
