@@ -33,6 +33,7 @@ from keras_simmim.downstream import extract_features
 from keras_simmim.downstream import fit_linear_probe
 from keras_simmim.downstream import knn_accuracy
 from keras_simmim.downstream import warmup_cosine
+from report import flags_line
 from report import out_prefix
 from report import paired_test
 from report import provenance
@@ -137,16 +138,24 @@ def run(task, args, settings):
     weights, curves = {}, {}
     for seed in seeds:
         weights[seed], curves[seed] = pretrain(task, train_x, seed, args)
+    # Frozen features of every split, once per arm and seed; each label
+    # fraction's probe and k-NN read its rows of the training features.
+    frozen = {}
+    for arm in ARMS:
+        for seed in seeds:
+            backbone = backbone_for(task, arm, seed, weights)
+            frozen[arm, seed] = {
+                name: extract_features(backbone, v, batch_size=64)
+                for name, v in (("train", train_x), ("validation", val_x),
+                                ("test", test_x))}
     rows, chosen = [], {}
     for fraction in args.fractions:
         for arm in ARMS:
             for seed in seeds:
                 subset = stratified_subset(train_y, fraction, seed=seed)
                 x, y = train_x[subset], train_y[subset]
-                backbone = backbone_for(task, arm, seed, weights)
-                feats = {name: extract_features(backbone, v, batch_size=64)
-                         for name, v in (("train", x), ("validation", val_x),
-                                         ("test", test_x))}
+                feats = {**frozen[arm, seed],
+                         "train": frozen[arm, seed]["train"][subset]}
                 key = (fraction, arm)
                 if seed == seeds[0]:  # choose every setting on validation
                     chosen[key] = choose(task, arm, seed, weights, x, y,
@@ -228,6 +237,7 @@ def markdown(results, title, script):
     """The results as tables: per fraction and protocol, the two arms'
     mean accuracy, the paired gain and its p."""
     lines = [f"# {title}", "", provenance(results, script), "",
+             flags_line(results["settings"]), "",
              "Test accuracy (%), mean over seeds; gain = SimMIM - random, "
              "paired t-test over seeds (two-sided, ddof 1). Settings chosen "
              "on the validation split per arm and fraction (first seed).",

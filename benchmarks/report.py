@@ -55,6 +55,23 @@ def provenance(results, script):
         f"{script}{quick}` ({results['seconds']} s; {describe_run(run)}).")
 
 
+def flags_line(settings, leave_out=("quick", "out")):
+    """`settings` (a script's parsed arguments) as the flags that rerun
+    it: `--name value` for each one but `leave_out` and None, lists
+    space-separated (`fractions` with `:g`)."""
+    def value_text(name, value):
+        if name == "fractions":
+            return " ".join(f"{v:g}" for v in value)
+        if isinstance(value, list):
+            return " ".join(map(str, value))
+        return str(value)
+
+    return "Its flags: `" + " ".join(
+        f"--{name.replace('_', '-')} {value_text(name, value)}"
+        for name, value in settings.items()
+        if name not in leave_out and value is not None) + "`."
+
+
 def describe_run(run):
     """`run_info()` as text: commit (and uncommitted changes), CPU and its
     flags, Keras."""

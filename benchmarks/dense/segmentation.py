@@ -53,6 +53,7 @@ from keras_simmim.downstream import warmup_cosine
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benchmarks/report.py
+from report import flags_line  # noqa: E402
 from report import out_prefix  # noqa: E402
 from report import paired_test  # noqa: E402
 from report import pretrain_simmim  # noqa: E402
@@ -273,14 +274,7 @@ def markdown(results):
         "",
         provenance(results, "benchmarks/dense/segmentation.py"),
         "",
-        "Its flags: `" + " ".join(
-            f"--{k.replace('_', '-')} " + (" ".join(f"{v:g}" for v in value)
-                                          if k == "fractions" else
-                                          " ".join(map(str, value))
-                                          if isinstance(value, list) else
-                                          str(value))
-            for k, value in s.items()
-            if k not in ("quick", "out") and value is not None) + "`.",
+        flags_line(s),
         "",
         f"{SIZE}x{SIZE} digit canvases (train / validation / test): "
         f"{c['train']} / {c['validation']} / {c['test']}, 11 pixel classes "
